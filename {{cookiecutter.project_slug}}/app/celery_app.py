@@ -1,0 +1,64 @@
+"""The Celery app, configured from the Flask app that owns it."""
+
+from pathlib import Path
+from typing import Any
+
+from celery import Celery, Task
+from flask import Flask
+
+EMBEDDED_BROKER_URL = "filesystem://"
+
+
+def celery_init_app(app: Flask) -> Celery:
+    """Create the Celery app for `app`; every task runs in its own app context.
+
+    A context per task (not one pushed at import) keeps `current_app` working
+    on every pool: prefork, threads, solo and gevent.
+    """
+
+    class FlaskTask(Task):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery = Celery(app.name, task_cls=FlaskTask)
+    celery.config_from_object(celery_settings(app))
+    celery.set_default()
+    app.extensions["celery"] = celery
+    return celery
+
+
+def celery_settings(app: Flask) -> dict[str, Any]:
+    """Celery's settings from the Flask config, with the broker resolved."""
+    broker_url = app.config["CELERY_BROKER_URL"]
+    settings = {
+        **app.config["CELERY"],
+        "broker_url": broker_url,
+        "result_backend": app.config["CELERY_RESULT_BACKEND"] or broker_url,
+    }
+    if broker_url == EMBEDDED_BROKER_URL:
+        settings.update(embedded_settings(Path(app.instance_path) / "celery"))
+    return settings
+
+
+def embedded_settings(folder: Path) -> dict[str, Any]:
+    """Queue and results as files in `folder`, shared by web and worker.
+
+    Kombu's filesystem transport and Celery's file result store need nothing
+    but the standard library, lock their files, so one web and one worker
+    process can share them, and support broadcast (remote control). Good for
+    development, not for production: use Redis or RabbitMQ there.
+    """
+    queue, results = folder / "queue", folder / "results"
+    queue.mkdir(parents=True, exist_ok=True)
+    results.mkdir(parents=True, exist_ok=True)
+    return {
+        "broker_transport_options": {
+            "data_folder_in": str(queue),
+            "data_folder_out": str(queue),
+            "control_folder": str(folder / "control"),
+            # Seconds between looks at the folder when it is empty.
+            "polling_interval": 0.1,
+        },
+        "result_backend": results.as_uri(),
+    }

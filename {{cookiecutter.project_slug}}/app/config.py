@@ -1,0 +1,180 @@
+"""Settings for each environment, read from the process environment.
+
+Values flow one way: environment (and the `.env` file) -> these classes ->
+the Flask app -> the Celery app. `APP_ENV` picks the class; see `config` below.
+"""
+
+import os
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+# Real environment variables win over the file: `override=False`.
+load_dotenv(PROJECT_DIR / ".env", override=False)
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """Read a variable; an empty one (`NAME=` in .env) counts as unset."""
+    return os.environ.get(name, "").strip() or default
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    """Read a yes/no variable: "1", "true", "yes", "on" mean yes; "false" means no."""
+    value = env(name)
+    return default if value is None else value.lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    """Read a whole number, so that a typo fails at start-up, not at first use."""
+    value = env(name)
+    return default if value is None else int(value)
+
+
+class BaseConfig:
+    """Defaults shared by every environment; production-safe unless noted."""
+
+    ENV_NAME = "base"
+    PROJECT_NAME = {{ cookiecutter.project_name | python_string }}
+    SECRET_KEY = env("SECRET_KEY")
+
+    # Request bodies are small JSON documents and one-field forms.
+    # https://flask.palletsprojects.com/en/stable/config/#MAX_CONTENT_LENGTH
+    MAX_CONTENT_LENGTH = 64 * 1024
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+
+    CELERY_BROKER_URL = env("CELERY_BROKER_URL")
+    {%- if cookiecutter.broker == "rabbitmq" %}
+    # RabbitMQ carries the messages; Redis keeps the results that the status
+    # endpoint polls (the RPC backend cannot be read by another process).
+    CELERY_RESULT_BACKEND = env(
+        "CELERY_RESULT_BACKEND", "redis://localhost:6379/0"
+    )
+    {%- else %}
+    # One Redis holds both the queue and the results unless told otherwise.
+    CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND")
+    {%- endif %}
+
+    # Settings handed to Celery as they are; names follow Celery's docs:
+    # https://docs.celeryq.dev/en/stable/userguide/configuration.html
+    CELERY = {
+        # JSON only: a worker that accepted pickle would run whatever a
+        # message told it to.
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "timezone": "UTC",
+        "enable_utc": True,
+        # Report STARTED, so a page can tell "queued" from "running".
+        "task_track_started": True,
+        # A runaway task is stopped instead of holding a worker forever;
+        # long tasks pass their own limits (see app/views/tasks.py).
+        "task_soft_time_limit": 5 * 60,
+        "task_time_limit": 6 * 60,
+        # Results (and progress) are kept for a day, then expire.
+        "result_expires": 24 * 60 * 60,
+        # A worker started before the broker waits for it instead of exiting.
+        "broker_connection_retry_on_startup": True,
+        # Fail fast when the broker or result store is down or hung, so that
+        # a web request answers 503 in seconds instead of hanging.
+        "broker_connection_timeout": 3,
+        "broker_transport_options": {
+            "socket_timeout": 3,
+            "socket_connect_timeout": 3,
+            "max_retries": 2,
+        },
+        "redis_socket_timeout": 3,
+        "redis_socket_connect_timeout": 3,
+        "result_backend_transport_options": {
+            "retry_policy": {"timeout": 3.0},
+        },
+        "task_publish_retry_policy": {
+            "max_retries": 2,
+            "interval_start": 0,
+            "interval_step": 0.5,
+            "interval_max": 1,
+        },
+{%- if cookiecutter.use_celery_beat %}
+        "imports": ["app.tasks.periodic"],
+        # Periodic tasks sent by `python manage.py beat`.
+        # https://docs.celeryq.dev/en/stable/userguide/periodic-tasks.html
+        "beat_schedule": {
+            "heartbeat": {
+                "task": "app.tasks.periodic.heartbeat",
+                "schedule": env_int("HEARTBEAT_SECONDS", 60),
+            },
+        },
+{%- endif %}
+    }
+
+    MAIL_SERVER = env("MAIL_SERVER")
+    MAIL_PORT = env_int("MAIL_PORT", 25)
+    MAIL_USE_TLS = env_bool("MAIL_USE_TLS")
+    MAIL_USE_SSL = env_bool("MAIL_USE_SSL")
+    MAIL_USERNAME = env("MAIL_USERNAME")
+    MAIL_PASSWORD = env("MAIL_PASSWORD")
+    MAIL_DEFAULT_SENDER = env("MAIL_DEFAULT_SENDER", "noreply@localhost")
+    # Where mail goes: "smtp" sends it, "log" writes it to the log.
+    MAIL_BACKEND = "smtp" if MAIL_SERVER else "log"
+    # Seconds to wait for the mail server before trying again later.
+    MAIL_TIMEOUT = 10
+
+    REQUIRED_SETTINGS: tuple[str, ...] = ()
+
+    @classmethod
+    def check(cls, settings: dict) -> None:
+        """Refuse to start without the settings this environment cannot guess."""
+        for name in cls.REQUIRED_SETTINGS:
+            if not settings.get(name):
+                raise RuntimeError(
+                    f"{name} is not set: APP_ENV={cls.ENV_NAME} needs it "
+                    "(see .env.example)."
+                )
+
+
+class DevelopmentConfig(BaseConfig):
+    """Local work: debug on, and no server needed for Celery."""
+
+    ENV_NAME = "development"
+    DEBUG = True
+    SECRET_KEY = env("SECRET_KEY", "dev-only-not-secret")
+    # With no broker configured, Celery keeps its queue and results in files
+    # under instance/ (see app/celery_app.py): nothing to install to start.
+    CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://")
+
+
+class TestingConfig(BaseConfig):
+    """The test suite: in-memory queue, mail kept in a list for assertions."""
+
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "testing-only-not-secret"  # noqa: S105 (tests only)
+    CELERY_BROKER_URL = "memory://"
+    CELERY_RESULT_BACKEND = "cache+memory://"
+    MAIL_BACKEND = "smtp" if BaseConfig.MAIL_SERVER else "memory"
+
+
+class ProductionConfig(BaseConfig):
+    """Live traffic: every secret comes from the environment."""
+
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = True
+    REQUIRED_SETTINGS = ("SECRET_KEY", "CELERY_BROKER_URL")
+
+
+class StagingConfig(ProductionConfig):
+    """A production twin for rehearsals; it differs only in its name."""
+
+    ENV_NAME = "staging"
+
+
+config: dict[str, type[BaseConfig]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "staging": StagingConfig,
+    "production": ProductionConfig,
+}

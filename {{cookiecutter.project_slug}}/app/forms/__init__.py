@@ -1,0 +1,1 @@
+"""Web forms (Flask-WTF): validation and CSRF protection in one place."""

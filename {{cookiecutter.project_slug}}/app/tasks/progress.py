@@ -1,0 +1,39 @@
+"""A long task that reports its progress and can be cancelled."""
+
+import time
+
+from celery import Task, shared_task
+from celery.backends.base import KeyValueStoreBackend
+from celery.exceptions import Ignore
+
+PROGRESS = "PROGRESS"
+
+
+@shared_task(bind=True)
+def walk(self: Task, total: int = 10, delay: float = 0.5) -> dict[str, int]:
+    """Take `total` steps of `delay` seconds, reporting `current`/`total`.
+
+    Between steps it looks for a cancel request, so cancelling works on every
+    worker pool (revoke with `terminate` works on prefork only).
+    """
+    for current in range(total):
+        if self.backend.get(cancel_key(self.backend, self.request.id)):
+            self.backend.mark_as_revoked(self.request.id, reason="cancelled")
+            raise Ignore()
+        self.update_state(state=PROGRESS, meta={"current": current, "total": total})
+        time.sleep(delay)
+    return {"current": total, "total": total}
+
+
+def request_cancel(task_id: str) -> None:
+    """Ask task `task_id` to stop; it marks itself REVOKED at its next step.
+
+    The request is a key beside the task's result, so it reaches whichever
+    worker runs the task, expires with the result, and cannot race with the
+    task's own progress reports.
+    """
+    walk.backend.set(cancel_key(walk.backend, task_id), "1")
+
+
+def cancel_key(backend: KeyValueStoreBackend, task_id: str) -> bytes | str:
+    return backend.get_key_for_task(task_id, key=":cancel")

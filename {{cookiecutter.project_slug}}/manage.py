@@ -1,0 +1,74 @@
+"""The project's command line: `python manage.py --help` lists the commands.
+
+Flask's own commands (`run`, `shell`, `routes`) come with it.
+"""
+
+import sys
+
+import click
+from email_validator import EmailNotValidError, validate_email
+from flask.cli import FlaskGroup
+
+from app import create_app
+from app.devserver import run_together
+from app.tasks.email import send_test_email
+
+
+@click.group(cls=FlaskGroup, create_app=create_app)
+def cli() -> None:
+    """Manage {{ cookiecutter.project_slug }}: run it, test the mail, inspect it."""
+
+
+@cli.command(with_appcontext=False)
+@click.option("--port", default=5000, show_default=True, help="Port of the web server.")
+def dev(port: int) -> None:
+    """Run the web server and a worker together; Ctrl-C stops both."""
+    manage = [sys.executable, __file__]
+    sys.exit(
+        run_together(
+            {
+                "web": [*manage, "run", "--debug", "--port", str(port)],
+                "worker": [*manage, "worker", "--concurrency", "2"],
+            },
+            banner=f"Open http://127.0.0.1:{port}/ (Ctrl-C stops web and worker)",
+        )
+    )
+
+
+@cli.command(
+    with_appcontext=False,
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+)
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def worker(celery_args: tuple[str, ...]) -> None:
+    """Run a Celery worker; extra arguments go to `celery worker`."""
+    celery = create_app().extensions["celery"]
+    celery.worker_main(["worker", "--loglevel", "INFO", *celery_args])
+{%- if cookiecutter.use_celery_beat %}
+
+
+@cli.command(
+    with_appcontext=False,
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+)
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def beat(celery_args: tuple[str, ...]) -> None:
+    """Run Celery beat, which sends the periodic tasks of `CELERY_BEAT_SCHEDULE`."""
+    celery = create_app().extensions["celery"]
+    celery.start(["beat", "--loglevel", "INFO", *celery_args])
+{%- endif %}
+
+
+@cli.command("send-test-email")
+@click.argument("address")
+def send_test_email_command(address: str) -> None:
+    """Queue a test message to ADDRESS and print the task's id."""
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise click.BadParameter(str(error), param_hint="ADDRESS") from None
+    click.echo(send_test_email.delay(address).id)
+
+
+if __name__ == "__main__":
+    cli()

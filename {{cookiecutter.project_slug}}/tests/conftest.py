@@ -1,0 +1,193 @@
+"""Fixtures: the app on an in-memory queue, and the app with a real worker.
+
+Tests that use `live_app` or `live_client` run tasks through a real
+`celery worker` process on a real broker: `CELERY_BROKER_URL` (and
+`CELERY_RESULT_BACKEND`) when set, else a private `redis-server` that the
+fixture starts on a free port. Mail from that worker goes to a real SMTP
+server (aiosmtpd) in this process.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+from app.config import BaseConfig
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def app() -> Flask:
+    """The app with the testing config: in-memory queue, mail kept in a list."""
+    return make_current(create_app("testing"))
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client for the app."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):
+    """A runner for the app's command-line commands."""
+    return app.test_cli_runner()
+
+
+@pytest.fixture(scope="session")
+def broker_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """A real broker and result store, as settings for `create_app`."""
+    broker_url = os.environ.get("CELERY_BROKER_URL")
+    if broker_url:
+        backend_url = os.environ.get("CELERY_RESULT_BACKEND") or broker_url
+        yield {"CELERY_BROKER_URL": broker_url, "CELERY_RESULT_BACKEND": backend_url}
+        return
+    with private_redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield {"CELERY_BROKER_URL": url, "CELERY_RESULT_BACKEND": url}
+
+
+@pytest.fixture(scope="session")
+def smtp_inbox() -> Iterator["Inbox"]:
+    """A real SMTP server on a free port; the live worker sends mail to it."""
+    with smtp_server() as inbox:
+        yield inbox
+
+
+@pytest.fixture(scope="session")
+def live_app(
+    broker_urls: dict, smtp_inbox: "Inbox", tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Flask]:
+    """The app on the real broker, served by a real worker process."""
+    # A queue per test session, so that runs sharing a broker never steal
+    # each other's tasks.
+    queue = f"tests-{uuid.uuid4().hex}"
+    settings = {**BaseConfig.CELERY, "task_default_queue": queue}
+    app = create_app("testing", {**broker_urls, "CELERY": settings})
+    mail = {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(smtp_inbox.port)}
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    with worker_process(queue, {**broker_urls, **mail}, log, pool="threads"):
+        yield app
+
+
+@pytest.fixture
+def live_client(live_app: Flask, smtp_inbox: "Inbox") -> FlaskClient:
+    """A test client for the app served by a real worker; inbox emptied."""
+    smtp_inbox.messages.clear()
+    return make_current(live_app).test_client()
+
+
+def make_current(app: Flask) -> Flask:
+    """Make `app`'s Celery the one that `@shared_task` tasks send through.
+
+    A process normally holds one app; tests hold several, and a shared task
+    uses the Celery app made current last in this thread.
+    """
+    app.extensions["celery"].set_current()
+    return app
+
+
+@contextmanager
+def worker_process(queue: str, extra_env: dict, log: Path, pool: str) -> Iterator[None]:
+    """Run `celery worker` for `queue` in development mode, `extra_env` added."""
+    command = [sys.executable, "-m", "celery", "-A", "celery_worker.celery"]
+    command += ["worker", "--pool", pool, "--concurrency", "4", "-l", "INFO"]
+    command += ["--queues", queue, "--hostname", f"{queue}@%h"]
+    env = {**os.environ, "APP_ENV": "development", "PYTHONPATH": str(PROJECT_DIR)}
+    env.update(extra_env)
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            command,
+            cwd=PROJECT_DIR,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(lambda: " ready." in log.read_text(), 60, f"worker start: {log}")
+        yield
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+class Inbox:
+    """An SMTP handler that keeps what it receives, or answers `reply`."""
+
+    def __init__(self, port: int, reply: str | None = None) -> None:
+        self.port, self.reply = port, reply
+        self.messages: list[bytes] = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        if self.reply:
+            return self.reply
+        self.messages.append(envelope.content)
+        return "250 OK"
+
+
+@contextmanager
+def smtp_server(reply: str | None = None) -> Iterator[Inbox]:
+    """An aiosmtpd server on a free port; it answers `reply` to every message."""
+    inbox = Inbox(free_port(), reply)
+    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
+    controller.start()
+    try:
+        yield inbox
+    finally:
+        controller.stop()
+
+
+@contextmanager
+def private_redis_server(folder: Path) -> Iterator[str]:
+    """A throwaway Redis on a free port that keeps nothing on disk."""
+    executable = shutil.which("redis-server")
+    if executable is None:
+        pytest.fail(
+            "These tests need a broker: install redis-server "
+            "(apt install redis-server, brew install redis) "
+            "or set CELERY_BROKER_URL to a running Redis or RabbitMQ."
+        )
+    port = free_port()
+    process = subprocess.Popen(
+        [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+        + ["--appendonly", "no", "--dir", str(folder)],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: port_is_open(port), 10, f"redis-server on port {port}")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_is_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    """Wait until `condition()` is true; fail naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up waiting for {what} after {timeout} s")
+        time.sleep(0.05)

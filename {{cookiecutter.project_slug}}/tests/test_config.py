@@ -1,0 +1,80 @@
+"""Settings: environment -> config classes -> app."""
+
+import pytest
+
+from app import create_app
+from app.celery_app import embedded_settings
+from app.config import ProductionConfig, StagingConfig, env_bool, env_int
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("1", True),
+        ("true", True),
+        ("Yes", True),
+        ("on", True),
+        ("false", False),
+        ("0", False),
+        ("no", False),
+        ("", False),
+    ],
+)
+def test_env_bool_reads_yes_and_no(monkeypatch, value, expected):
+    """It reads "false" as false, unlike bool("false")."""
+    monkeypatch.setenv("FLAG", value)
+    assert env_bool("FLAG") is expected
+
+
+def test_env_int_rejects_a_typo(monkeypatch):
+    """A typo in a number fails at start-up."""
+    monkeypatch.setenv("PORT", "25x")
+    with pytest.raises(ValueError):
+        env_int("PORT", 25)
+
+
+@pytest.mark.parametrize("config_class", [ProductionConfig, StagingConfig])
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "CELERY_BROKER_URL"])
+def test_production_refuses_to_start_without(monkeypatch, config_class, missing):
+    """Staging and production name the setting they are missing."""
+    monkeypatch.setattr(config_class, "SECRET_KEY", "x" * 48)
+    monkeypatch.setattr(config_class, "CELERY_BROKER_URL", "redis://localhost")
+    monkeypatch.setattr(config_class, missing, None)
+    with pytest.raises(RuntimeError, match=missing):
+        create_app(config_class.ENV_NAME)
+
+
+def test_production_starts_when_configured(monkeypatch):
+    """With a secret and a broker, production builds its app."""
+    monkeypatch.setattr(ProductionConfig, "SECRET_KEY", "x" * 48)
+    monkeypatch.setattr(ProductionConfig, "CELERY_BROKER_URL", "redis://localhost")
+    app = create_app("production")
+    assert not app.debug
+    assert app.config["SESSION_COOKIE_SECURE"]
+
+
+def test_unknown_app_env_is_refused():
+    """A misspelt APP_ENV fails with the list of valid names."""
+    with pytest.raises(RuntimeError, match="development"):
+        create_app("prod")
+
+
+def test_app_env_picks_the_config(monkeypatch):
+    """With no name given, APP_ENV decides."""
+    monkeypatch.setenv("APP_ENV", "testing")
+    assert create_app().testing
+
+
+def test_celery_accepts_json_only(app):
+    """No pickle: a message can never make the worker run arbitrary code."""
+    conf = app.extensions["celery"].conf
+    assert conf.accept_content == ["json"]
+    assert conf.task_serializer == conf.result_serializer == "json"
+    assert conf.timezone == "UTC"
+
+
+def test_embedded_broker_keeps_everything_in_one_folder(tmp_path):
+    """Without a broker server, queue and results are files under instance/."""
+    settings = embedded_settings(tmp_path)
+    assert (tmp_path / "queue").is_dir()
+    assert settings["result_backend"] == (tmp_path / "results").as_uri()

@@ -1,0 +1,70 @@
+"""Sending mail over SMTP, against a real SMTP server (aiosmtpd)."""
+
+import smtplib
+from contextlib import ExitStack
+
+import pytest
+from conftest import Inbox, free_port, smtp_server
+
+from app.mail import TemporaryMailError, build_message, send_message
+
+
+@pytest.fixture
+def mail_server(app):
+    """Start an SMTP server answering `reply`; point the app at it."""
+    with ExitStack() as servers:
+
+        def start(reply: str | None = None) -> Inbox:
+            inbox = servers.enter_context(smtp_server(reply))
+            app.config.update(
+                MAIL_BACKEND="smtp", MAIL_SERVER="127.0.0.1", MAIL_PORT=inbox.port
+            )
+            return inbox
+
+        yield start
+
+
+def welcome(app):
+    with app.app_context():
+        return build_message("ada@example.com", "Hello", "Hi Ada", "<p>Hi Ada</p>")
+
+
+def test_message_is_delivered(app, mail_server):
+    """The server receives one message with both bodies."""
+    inbox = mail_server()
+    with app.app_context():
+        send_message(welcome(app))
+    [received] = inbox.messages
+    assert b"Subject: Hello" in received
+    assert b"text/html" in received
+
+
+def test_temporary_refusal_is_worth_a_retry(app, mail_server):
+    """A 4xx reply raises TemporaryMailError, which the task retries."""
+    mail_server(reply="451 Try again later")
+    with app.app_context(), pytest.raises(TemporaryMailError):
+        send_message(welcome(app))
+
+
+def test_permanent_refusal_is_not_retried(app, mail_server):
+    """A 5xx reply raises the SMTP error itself: no retry will help."""
+    mail_server(reply="554 No thanks")
+    with app.app_context(), pytest.raises(smtplib.SMTPDataError):
+        send_message(welcome(app))
+
+
+def test_unreachable_server_is_worth_a_retry(app):
+    """Nothing listening: TemporaryMailError."""
+    app.config.update(
+        MAIL_BACKEND="smtp", MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port()
+    )
+    with app.app_context(), pytest.raises(TemporaryMailError):
+        send_message(welcome(app))
+
+
+def test_log_backend_writes_the_message_to_the_log(app, caplog):
+    """With no MAIL_SERVER, the message goes to the log."""
+    app.config["MAIL_BACKEND"] = "log"
+    with app.app_context(), caplog.at_level("INFO"):
+        send_message(welcome(app))
+    assert "ada@example.com" in caplog.text

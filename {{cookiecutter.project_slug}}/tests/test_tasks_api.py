@@ -1,0 +1,108 @@
+"""The task API: POST /tasks, GET and DELETE /tasks/<id>."""
+
+import time
+import uuid
+
+import pytest
+
+
+def test_start_answers_202_with_where_to_follow(client):
+    """A task starts at once; the answer says where to follow it."""
+    response = client.post("/tasks", json={"total": 3, "delay": 0})
+    assert response.status_code == 202
+    body = response.get_json()
+    assert body["state"] == "PENDING"
+    assert response.headers["Location"] == body["status_url"] == f"/tasks/{body['id']}"
+
+
+def test_start_takes_an_empty_body(client):
+    """Every field is optional."""
+    assert client.post("/tasks").status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ('{"total": 0}', "total"),
+        ('{"total": 10001}', "total"),
+        ('{"total": 2.5}', "total"),
+        ('{"total": "5"}', "total"),
+        ('{"total": true}', "total"),
+        ('{"delay": -1}', "delay"),
+        ('{"delay": 11}', "delay"),
+        ('{"delay": NaN}', "delay"),
+        ('{"delay": null}', "delay"),
+        ('{"colour": "red"}', "colour"),
+        ("[1, 2]", "JSON object"),
+        ("not json", "JSON object"),
+        ("[" * 50_000, "JSON object"),
+    ],
+)
+def test_bad_body_is_a_400_naming_the_field(client, body, field):
+    """A bad body gets a JSON error that names what is wrong."""
+    response = client.post("/tasks", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert field in response.get_json()["error"]
+
+
+def test_oversized_body_is_refused(client):
+    """Bodies beyond the size limit are refused before they are read."""
+    response = client.post("/tasks", data="x" * 100_000)
+    assert response.status_code == 413
+    assert "error" in response.get_json()
+
+
+@pytest.mark.parametrize("method", ["get", "delete"])
+def test_unknown_task_id_is_404(client, method):
+    """Celery calls any unknown id PENDING; the API knows which ids it issued."""
+    response = getattr(client, method)(f"/tasks/{uuid.uuid4()}")
+    assert response.status_code == 404
+    assert "error" in response.get_json()
+
+
+def test_status_of_a_queued_task(client):
+    """A task no worker has taken yet is PENDING, progress unknown."""
+    task_id = client.post("/tasks").get_json()["id"]
+    body = client.get(f"/tasks/{task_id}").get_json()
+    assert body == {
+        "id": task_id,
+        "state": "PENDING",
+        "current": None,
+        "total": None,
+        "result": None,
+        "error": None,
+    }
+
+
+def test_progress_rises_to_success(live_client):
+    """A real worker reports each step, then SUCCESS with current == total."""
+    task_id = live_client.post("/tasks", json={"total": 5, "delay": 0.1}).json["id"]
+    seen = poll(live_client, task_id, until={"SUCCESS"})
+    steps = [body["current"] for body in seen if body["state"] == "PROGRESS"]
+    assert steps == sorted(steps)
+    assert seen[-1]["current"] == seen[-1]["total"] == 5
+    assert seen[-1]["result"] == {"current": 5, "total": 5}
+
+
+def test_delete_stops_a_running_task(live_client):
+    """A cancelled task stops before its end and ends REVOKED."""
+    task_id = live_client.post("/tasks", json={"total": 100, "delay": 0.1}).json["id"]
+    poll(live_client, task_id, until={"PROGRESS"})
+    assert live_client.delete(f"/tasks/{task_id}").status_code == 202
+    final = poll(live_client, task_id, until={"REVOKED", "SUCCESS"})[-1]
+    assert final["state"] == "REVOKED"
+    assert final["error"] is None
+
+
+def poll(client, task_id: str, until: set[str], timeout: float = 20) -> list[dict]:
+    """GET the task's status until its state is in `until`; all answers seen."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = client.get(f"/tasks/{task_id}")
+        assert response.status_code == 200
+        seen.append(response.get_json())
+        if seen[-1]["state"] in until:
+            return seen
+        time.sleep(0.05)
+    raise AssertionError(f"state never reached {until}: last seen {seen[-1]}")
