@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery, Task
+from celery.backends.redis import RedisBackend
 from flask import Flask
 
 EMBEDDED_BROKER_URL = "filesystem://"
@@ -21,8 +22,18 @@ def celery_init_app(app: Flask) -> Celery:
             with app.app_context():
                 return self.run(*args, **kwargs)
 
+    settings = celery_settings(app)
     celery = Celery(app.name, task_cls=FlaskTask)
-    celery.config_from_object(celery_settings(app))
+    celery.config_from_object(settings)
+    # Celery itself lets CELERY_BROKER_URL and CELERY_RESULT_BACKEND in the
+    # environment override its config. app/config.py reads them already;
+    # pinning the result here keeps the Flask config the only source (so the
+    # testing config's in-memory broker holds even where they are set).
+    celery.conf.update(
+        broker_read_url=settings["broker_url"],
+        broker_write_url=settings["broker_url"],
+    )
+    celery.backend_cls = settings["result_backend"]
     celery.set_default()
     app.extensions["celery"] = celery
     return celery
@@ -31,10 +42,13 @@ def celery_init_app(app: Flask) -> Celery:
 def celery_settings(app: Flask) -> dict[str, Any]:
     """Celery's settings from the Flask config, with the broker resolved."""
     broker_url = app.config["CELERY_BROKER_URL"]
+    result_backend = app.config["CELERY_RESULT_BACKEND"] or broker_url
+    if result_backend.startswith(("redis://", "rediss://")):
+        result_backend = f"{__name__}:PolledRedisBackend+{result_backend}"
     settings = {
         **app.config["CELERY"],
         "broker_url": broker_url,
-        "result_backend": app.config["CELERY_RESULT_BACKEND"] or broker_url,
+        "result_backend": result_backend,
     }
     if broker_url == EMBEDDED_BROKER_URL:
         settings.update(embedded_settings(Path(app.instance_path) / "celery"))
@@ -62,3 +76,18 @@ def embedded_settings(folder: Path) -> dict[str, Any]:
         },
         "result_backend": results.as_uri(),
     }
+
+
+class PolledRedisBackend(RedisBackend):
+    """Celery's Redis result store, minus the wait-for-result subscription.
+
+    Stock Celery subscribes to a task's result channel each time it sends
+    the task, in case the sender waits for the result. Nothing here waits:
+    pages poll GET /tasks/<id>. Skipping it saves a round trip per task,
+    and when Redis is down sending fails fast instead of retrying the
+    subscription for seconds. `AsyncResult.get()` still works: it subscribes
+    when it is called.
+    """
+
+    def on_task_call(self, producer, task_id: str) -> None:
+        pass

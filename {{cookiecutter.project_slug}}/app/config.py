@@ -80,23 +80,22 @@ class BaseConfig:
         # A worker started before the broker waits for it instead of exiting.
         "broker_connection_retry_on_startup": True,
         # Fail fast when the broker or result store is down or hung, so that
-        # a web request answers 503 in seconds instead of hanging.
-        "broker_connection_timeout": 3,
+        # a web request answers 503 within seconds instead of hanging: short
+        # socket timeouts, and one retry when sending a task.
+        # https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-transport-options
+        "broker_connection_timeout": 2,
         "broker_transport_options": {
-            "socket_timeout": 3,
-            "socket_connect_timeout": 3,
-            "max_retries": 2,
+            "socket_timeout": 2,
+            "socket_connect_timeout": 2,
         },
-        "redis_socket_timeout": 3,
-        "redis_socket_connect_timeout": 3,
-        "result_backend_transport_options": {
-            "retry_policy": {"timeout": 3.0},
-        },
+        "redis_socket_timeout": 2,
+        "redis_socket_connect_timeout": 2,
+        "result_backend_transport_options": {"retry_policy": {"timeout": 2.0}},
         "task_publish_retry_policy": {
-            "max_retries": 2,
+            "max_retries": 1,
             "interval_start": 0,
             "interval_step": 0.5,
-            "interval_max": 1,
+            "interval_max": 0.5,
         },
 {%- if cookiecutter.use_celery_beat %}
         "imports": ["app.tasks.periodic"],
