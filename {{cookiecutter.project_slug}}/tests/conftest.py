@@ -22,6 +22,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
+from kombu import Connection
 
 from app import create_app
 from app.config import BaseConfig
@@ -121,6 +122,13 @@ def worker_process(queue: str, extra_env: dict, log: Path, pool: str) -> Iterato
     finally:
         process.terminate()
         process.wait(30)
+        delete_queue(env["CELERY_BROKER_URL"], queue)
+
+
+def delete_queue(broker_url: str, queue: str) -> None:
+    """Remove a test's queue, so that a shared broker is left as it was."""
+    with Connection(broker_url) as connection:
+        connection.default_channel.queue_delete(queue)
 
 
 class Inbox:
