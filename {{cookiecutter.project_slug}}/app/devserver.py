@@ -2,7 +2,7 @@
 
 Each process's output is shown line by line behind its name. Ctrl-C, SIGTERM
 or the end of any process stops them all, children included: each runs in a
-process group of its own, which is signalled as a whole.
+process group of its own, which is killed once its leader has stopped.
 """
 
 import contextlib
@@ -22,7 +22,10 @@ GRACE_PERIOD = 10
 def run_together(commands: Mapping[str, Sequence[str]], banner: str) -> int:
     """Run `commands` (name -> argv) until one ends or we are told to stop."""
     stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    # Handled (not left to KeyboardInterrupt) so that Ctrl-C works even where
+    # the shell started us with SIGINT ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
     width = max(map(len, commands))
     processes: dict[str, subprocess.Popen] = {}
     ended = None
@@ -35,8 +38,6 @@ def run_together(commands: Mapping[str, Sequence[str]], banner: str) -> int:
             ended = next(
                 (n for n, p in processes.items() if p.poll() is not None), None
             )
-    except KeyboardInterrupt:
-        pass
     finally:
         if ended is not None:
             click.echo(f"{ended} stopped; stopping the others.", err=True)
@@ -71,22 +72,17 @@ def echo(process: subprocess.Popen, prefix: str) -> None:
 
 
 def stop(process: subprocess.Popen) -> None:
-    """Stop the process and everything it started; kill what lingers."""
+    """Stop the process, then kill whatever it started that lingers.
+
+    Only the leader gets SIGTERM, so that a worker shuts down warm and stops
+    its own pool; its group is killed after, since children (the reloader's
+    server) can outlive their parent.
+    """
     if process.poll() is None:
-        signal_group(process, signal.SIGTERM)
+        process.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(GRACE_PERIOD)
-    # Children (the reloader's server, pool processes) may outlive the parent.
     if os.name == "posix":
-        signal_group(process, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-
-
-def signal_group(process: subprocess.Popen, signum: int) -> None:
-    try:
-        if os.name == "posix":
-            os.killpg(process.pid, signum)
-        else:
-            process.send_signal(signal.CTRL_BREAK_EVENT)
-    except ProcessLookupError:
-        pass
