@@ -1,0 +1,108 @@
+"""A baked project running for real: Redis, a Celery worker, gunicorn.
+
+The end-to-end tests drive it over HTTP (and from a browser) exactly as a
+user's deployment runs: `celery -A celery_worker.celery worker` and
+`gunicorn wsgi:app`, configured through environment variables only.
+"""
+
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+from support import ManagedProcess, free_port, wait_for_port, wait_until
+
+
+@dataclass
+class Stack:
+    """The processes of one running project and how to reach them."""
+
+    project: Path
+    venv: object
+    env: dict[str, str]
+    log_dir: Path
+    processes: dict[str, ManagedProcess] = field(default_factory=dict)
+    base_url: str = ""
+
+    def start_worker(self, name: str = "worker", *args: str) -> ManagedProcess:
+        """Start `celery worker` and wait until it is ready for tasks."""
+        command = [str(self.venv.bin("celery")), "-A", "celery_worker.celery"]
+        command += ["worker", "-l", "INFO", "--hostname", f"{name}@%h", *args]
+        process = self.start(name, command)
+        wait_until(
+            lambda: " ready." in process.log_text(),
+            timeout=60,
+            message=f"{name} did not become ready",
+        )
+        return process
+
+    def start_web(self, workers: int = 2) -> ManagedProcess:
+        """Start gunicorn on a free port and wait until it answers."""
+        port = free_port()
+        command = [str(self.venv.bin("gunicorn")), "--bind", f"127.0.0.1:{port}"]
+        command += ["--workers", str(workers), "--timeout", "30", "wsgi:app"]
+        process = self.start("web", command)
+        wait_for_port("127.0.0.1", port, timeout=60)
+        self.base_url = f"http://127.0.0.1:{port}"
+        return process
+
+    def start(self, name: str, command: list[str]) -> ManagedProcess:
+        process = ManagedProcess(
+            command, cwd=self.project, env=self.env, log=self.log_dir / f"{name}.log"
+        )
+        process.start()
+        self.processes[name] = process
+        return process
+
+    def stop(self) -> None:
+        for process in reversed(list(self.processes.values())):
+            process.stop()
+        self.processes.clear()
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def logs(self) -> str:
+        """Every process's log, for a failing test's message."""
+        return "\n".join(
+            f"--- {name} ---\n{process.log_text()[-4000:]}"
+            for name, process in self.processes.items()
+        )
+
+
+def project_env(venv, project: Path, **settings: str) -> dict[str, str]:
+    """A clean environment for the project's processes, plus `settings`."""
+    keep = ("HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
+    env = {name: os.environ[name] for name in keep if name in os.environ}
+    env["PATH"] = f"{venv.bin('python').parent}{os.pathsep}{os.environ['PATH']}"
+    env["PYTHONPATH"] = str(project)
+    env["PYTHONUNBUFFERED"] = "1"
+    env["SECRET_KEY"] = secrets.token_urlsafe(48)
+    env.update(settings)
+    return env
+
+
+def poll_task(
+    url: str, until: set[str], logs: Callable[[], str], timeout: float = 60
+) -> list[dict]:
+    """GET a task's status at `url` until its state is in `until`.
+
+    Returns every answer seen; on time-out the failure shows `logs()`.
+    """
+    seen: list[dict] = []
+
+    def reached() -> bool:
+        response = requests.get(url, timeout=10)
+        assert response.status_code == 200, response.text
+        seen.append(response.json())
+        return seen[-1]["state"] in until
+
+    wait_until(
+        reached,
+        timeout=timeout,
+        interval=0.05,
+        message=f"state never reached {until}; last {seen[-1:]}\n{logs()}",
+    )
+    return seen

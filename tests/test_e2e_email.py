@@ -1,0 +1,178 @@
+"""Registration mail end to end: form post -> worker -> a real SMTP server.
+
+The project runs under gunicorn with a real worker and Redis; mail goes to an
+aiosmtpd server in this process, which tests stop, start and make refuse.
+"""
+
+import email
+import email.policy
+import re
+import subprocess
+import time
+import uuid
+
+import pytest
+import requests
+from aiosmtpd.controller import Controller
+from celery import Celery
+from stack import Stack, project_env
+from support import free_port, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+class SMTPServer:
+    """An aiosmtpd server on a fixed port that tests can stop and restart."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reply: str | None = None
+        self.messages: list[email.message.EmailMessage] = []
+        self.attempts: list[str] = []
+        self.controller: Controller | None = None
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802
+        self.attempts.extend(envelope.rcpt_tos)
+        if self.reply:
+            return self.reply
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append(message)
+        return "250 OK"
+
+    def start(self) -> None:
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller:
+            self.controller.stop()
+            self.controller = None
+
+    def to(self, address: str) -> list[email.message.EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
+
+
+@pytest.fixture(scope="module")
+def smtp():
+    """The SMTP server the worker sends to (running unless a test stops it)."""
+    server = SMTPServer(free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(cookies_session, project_venv, redis_server, smtp, tmp_path_factory):
+    """The default bake with its mail settings pointed at `smtp`."""
+    result = cookies_session.bake()
+    assert result.exit_code == 0, result.exception
+    project = result.project_path
+    # Development settings, so that the session cookie (CSRF) works over
+    # plain HTTP; the broker and mail server are real.
+    env = project_env(
+        project_venv,
+        project,
+        APP_ENV="development",
+        CELERY_BROKER_URL=redis_server,
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=str(smtp.port),
+    )
+    running = Stack(project, project_venv, env, tmp_path_factory.mktemp("logs"))
+    try:
+        running.start_worker("worker", "--concurrency", "2")
+        running.start_web()
+        yield running
+    finally:
+        running.stop()
+
+
+def register(stack: Stack, address: str) -> requests.Response:
+    """Post the registration form as a browser would, CSRF token included."""
+    session = requests.Session()
+    page = session.get(stack.url("/account/register"), timeout=15).text
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)[1]
+    return session.post(
+        stack.url("/account/register"),
+        data={"email": address, "csrf_token": token},
+        timeout=15,
+    )
+
+
+def new_address() -> str:
+    return f"user-{uuid.uuid4().hex[:8]}@example.com"
+
+
+def test_registration_sends_the_welcome_mail(stack, smtp):
+    """A valid post answers at once; the worker delivers the mail, once."""
+    address = new_address()
+    response = register(stack, address)
+    assert response.status_code == 200
+    assert address in response.text
+    wait_until(lambda: smtp.to(address), timeout=30, message=stack.logs())
+    time.sleep(1)
+    [message] = smtp.to(address)
+    assert "Welcome" in message["Subject"]
+    assert address in message.get_body(("plain",)).get_content()
+    assert message.get_body(("html",)) is not None
+
+
+def test_mail_server_down_at_first_gets_the_mail_later(stack, smtp):
+    """Connection refused is retried with back-off; the mail arrives once."""
+    smtp.stop()
+    try:
+        address = new_address()
+        assert register(stack, address).status_code == 200
+        wait_until(
+            lambda: "Retry in" in stack.processes["worker"].log_text(),
+            timeout=30,
+            message=stack.logs(),
+        )
+        time.sleep(3)
+    finally:
+        smtp.start()
+    wait_until(lambda: smtp.to(address), timeout=90, message=stack.logs())
+    time.sleep(2)
+    assert len(smtp.to(address)) == 1
+
+
+def test_permanent_refusal_fails_without_retry(stack, smtp, project_venv):
+    """A 5xx reply fails the task at once: one attempt, state FAILURE."""
+    address = new_address()
+    smtp.reply = "554 5.7.1 Rejected"
+    try:
+        task_id = send_test_email(stack, project_venv, address)
+        result = Celery(backend=stack.env["CELERY_BROKER_URL"]).AsyncResult(task_id)
+        wait_until(lambda: result.state == "FAILURE", timeout=30, message=stack.logs())
+    finally:
+        smtp.reply = None
+    time.sleep(2)
+    assert smtp.attempts.count(address) == 1
+    assert smtp.to(address) == []
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["not-an-address", "ada@", "ada@example.com\r\nBcc: eve@example.com", ""],
+)
+def test_bad_address_is_a_form_error_and_sends_nothing(stack, smtp, address):
+    """The form answers 400 with the error shown; no mail is attempted."""
+    attempts = len(smtp.attempts)
+    response = register(stack, address)
+    assert response.status_code == 400
+    assert 'class="errors"' in response.text
+    time.sleep(1)
+    assert len(smtp.attempts) == attempts
+
+
+def send_test_email(stack: Stack, venv, address: str) -> str:
+    """`python manage.py send-test-email ADDRESS`; returns the printed task id."""
+    completed = subprocess.run(
+        [str(venv.python), "manage.py", "send-test-email", address],
+        cwd=stack.project,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return completed.stdout.strip().splitlines()[-1]

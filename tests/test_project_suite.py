@@ -1,0 +1,36 @@
+"""Each broker's bake passes its own test suite against real servers."""
+
+import pytest
+from support import run_project
+
+pytestmark = pytest.mark.e2e
+
+
+def test_default_bake_passes_its_own_tests(cookies, project_venv):
+    """With nothing configured, the suite brings its own Redis and passes."""
+    project = bake(cookies)
+    run_project(project, project_venv, "python", "-m", "pytest", "-q", timeout=600)
+
+
+def test_rabbitmq_bake_passes_its_own_tests_on_rabbitmq(
+    cookies, project_venv, rabbitmq_url, redis_server
+):
+    """RabbitMQ carries the tasks, Redis keeps the results."""
+    project = bake(cookies, broker="rabbitmq")
+    run_project(
+        project,
+        project_venv,
+        "python",
+        "-m",
+        "pytest",
+        "-q",
+        env={"CELERY_BROKER_URL": rabbitmq_url, "CELERY_RESULT_BACKEND": redis_server},
+        timeout=600,
+    )
+
+
+def bake(cookies, **options):
+    result = cookies.bake(extra_context=options)
+    assert result.exit_code == 0, result.exception
+    assert result.exception is None
+    return result.project_path
