@@ -5,8 +5,6 @@ user's deployment runs: `celery -A celery_worker.celery worker` and
 `gunicorn wsgi:app`, configured through environment variables only.
 """
 
-import os
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,18 +68,6 @@ class Stack:
             f"--- {name} ---\n{process.log_text()[-4000:]}"
             for name, process in self.processes.items()
         )
-
-
-def project_env(venv, project: Path, **settings: str) -> dict[str, str]:
-    """A clean environment for the project's processes, plus `settings`."""
-    keep = ("HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
-    env = {name: os.environ[name] for name in keep if name in os.environ}
-    env["PATH"] = f"{venv.bin('python').parent}{os.pathsep}{os.environ['PATH']}"
-    env["PYTHONPATH"] = str(project)
-    env["PYTHONUNBUFFERED"] = "1"
-    env["SECRET_KEY"] = secrets.token_urlsafe(48)
-    env.update(settings)
-    return env
 
 
 def poll_task(

@@ -8,32 +8,9 @@ import uuid
 
 import pytest
 import requests
-from stack import Stack, poll_task, project_env
+from stack import Stack, poll_task
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def stack(cookies_session, project_venv, redis_server, tmp_path_factory):
-    """The default bake, running under gunicorn with one worker process."""
-    project = bake_project(cookies_session)
-    env = project_env(
-        project_venv, project, APP_ENV="production", CELERY_BROKER_URL=redis_server
-    )
-    running = Stack(project, project_venv, env, tmp_path_factory.mktemp("logs"))
-    try:
-        running.start_worker("worker", "--concurrency", "2")
-        running.start_web()
-        yield running
-    finally:
-        running.stop()
-
-
-def bake_project(cookies):
-    result = cookies.bake()
-    assert result.exit_code == 0, result.exception
-    assert result.exception is None
-    return result.project_path
 
 
 def start(stack: Stack, **body) -> requests.Response:
@@ -46,7 +23,9 @@ def test_progress_rises_to_total_then_success(stack):
     assert response.status_code == 202
     body = response.json()
     assert response.headers["Location"] == body["status_url"]
-    seen = poll_task(stack.url(body["status_url"]), logs=stack.logs, until={"SUCCESS", "FAILURE"})
+    seen = poll_task(
+        stack.url(body["status_url"]), logs=stack.logs, until={"SUCCESS", "FAILURE"}
+    )
     progress = [answer["current"] for answer in seen if answer["state"] == "PROGRESS"]
     assert progress, "no PROGRESS state was ever seen"
     assert progress == sorted(progress)
@@ -60,7 +39,12 @@ def test_several_tasks_run_at_once(stack):
     """Two tasks started together both finish."""
     urls = [start(stack, total=3, delay=0.1).json()["status_url"] for _ in range(2)]
     for status_url in urls:
-        assert poll_task(stack.url(status_url), logs=stack.logs, until={"SUCCESS"})[-1]["current"] == 3
+        assert (
+            poll_task(stack.url(status_url), logs=stack.logs, until={"SUCCESS"})[-1][
+                "current"
+            ]
+            == 3
+        )
 
 
 def test_delete_revokes_a_running_task(stack):
@@ -69,16 +53,16 @@ def test_delete_revokes_a_running_task(stack):
     poll_task(stack.url(status_url), logs=stack.logs, until={"PROGRESS"})
     response = requests.delete(stack.url(status_url), timeout=15)
     assert response.status_code == 202
-    final = poll_task(stack.url(status_url), logs=stack.logs, until={"REVOKED", "SUCCESS", "FAILURE"})[-1]
+    final = poll_task(
+        stack.url(status_url), logs=stack.logs, until={"REVOKED", "SUCCESS", "FAILURE"}
+    )[-1]
     assert final["state"] == "REVOKED"
 
 
 @pytest.mark.parametrize("method", ["GET", "DELETE"])
 def test_unknown_id_is_404(stack, method):
     """An id the app never issued is 404 with a JSON error."""
-    response = requests.request(
-        method, stack.url(f"/tasks/{uuid.uuid4()}"), timeout=15
-    )
+    response = requests.request(method, stack.url(f"/tasks/{uuid.uuid4()}"), timeout=15)
     assert response.status_code == 404
     assert set(response.json()) == {"error"}
 

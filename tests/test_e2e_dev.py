@@ -7,8 +7,14 @@ import time
 
 import pytest
 import requests
-from stack import poll_task, project_env
-from support import ManagedProcess, free_port, wait_for_port, wait_until
+from stack import poll_task
+from support import (
+    ManagedProcess,
+    clean_env,
+    free_port,
+    wait_for_port,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -20,7 +26,7 @@ def dev_server(cookies, project_venv, tmp_path):
     assert result.exit_code == 0, result.exception
     project = result.project_path
     # No CELERY_BROKER_URL: the embedded broker. No MAIL_SERVER: mail is logged.
-    env = project_env(project_venv, project, APP_ENV="development")
+    env = clean_env(project_venv, project, APP_ENV="development")
     port = free_port()
     process = ManagedProcess(
         [str(project_venv.python), "manage.py", "dev", "--port", str(port)],
@@ -71,7 +77,7 @@ def test_dev_runs_everything_without_a_broker_server(dev_server):
 
 def test_sigint_stops_web_and_worker_leaving_no_process(dev_server):
     """Ctrl-C (SIGINT) ends the command and every process it started."""
-    process, base_url, project = dev_server
+    process, _, project = dev_server
     process.send_signal(signal.SIGINT)
     process.wait(timeout=30)
     time.sleep(0.5)

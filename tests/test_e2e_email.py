@@ -15,8 +15,9 @@ import pytest
 import requests
 from aiosmtpd.controller import Controller
 from celery import Celery
-from stack import Stack, project_env
-from support import free_port, wait_until
+from conftest import running_stack
+from stack import Stack
+from support import clean_env, free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -31,11 +32,13 @@ class SMTPServer:
         self.attempts: list[str] = []
         self.controller: Controller | None = None
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server, session, envelope) -> str:
         self.attempts.extend(envelope.rcpt_tos)
         if self.reply:
             return self.reply
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        message = email.message_from_bytes(
+            envelope.content, policy=email.policy.default
+        )
         self.messages.append(message)
         return "250 OK"
 
@@ -69,7 +72,7 @@ def stack(cookies_session, project_venv, redis_server, smtp, tmp_path_factory):
     project = result.project_path
     # Development settings, so that the session cookie (CSRF) works over
     # plain HTTP; the broker and mail server are real.
-    env = project_env(
+    env = clean_env(
         project_venv,
         project,
         APP_ENV="development",
@@ -77,13 +80,7 @@ def stack(cookies_session, project_venv, redis_server, smtp, tmp_path_factory):
         MAIL_SERVER="127.0.0.1",
         MAIL_PORT=str(smtp.port),
     )
-    running = Stack(project, project_venv, env, tmp_path_factory.mktemp("logs"))
-    try:
-        running.start_worker("worker", "--concurrency", "2")
-        running.start_web()
-        yield running
-    finally:
-        running.stop()
+    yield from running_stack(project, project_venv, env, tmp_path_factory)
 
 
 def register(stack: Stack, address: str) -> requests.Response:

@@ -50,9 +50,7 @@ class BaseConfig:
     {%- if cookiecutter.broker == "rabbitmq" %}
     # RabbitMQ carries the messages; Redis keeps the results that the status
     # endpoint polls (the RPC backend cannot be read by another process).
-    CELERY_RESULT_BACKEND = env(
-        "CELERY_RESULT_BACKEND", "redis://localhost:6379/0"
-    )
+    CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", "redis://localhost:6379/0")
     {%- else %}
     # One Redis holds both the queue and the results unless told otherwise.
     CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND")

@@ -1,0 +1,76 @@
+"""After the bake: drop what unselected options do not need, write `.env`,
+record the answers.
+
+Each optional feature is whole files, removed by one function here, so the
+templates themselves stay free of option clutter.
+"""
+
+import json
+import secrets
+import shutil
+from pathlib import Path
+
+
+def remove(project: Path, *names: str) -> None:
+    for name in names:
+        path = project / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def remove_celery_beat_files(project: Path) -> None:
+    remove(project, "app/tasks/periodic.py", "tests/test_periodic.py")
+
+
+def remove_flower_files(project: Path) -> None:
+    remove(project, "flowerconfig.py")
+
+
+def remove_docker_files(project: Path) -> None:
+    remove(project, "Dockerfile", ".dockerignore", "compose.yaml")
+
+
+def remove_github_ci_files(project: Path) -> None:
+    remove(project, ".github")
+
+
+def write_env_file(project: Path) -> None:
+    """A local `.env` with a fresh secret; .gitignore keeps it out of git."""
+    env_file = project / ".env"
+    env_file.write_text(
+        "# Local settings of this checkout; not committed (see .gitignore).\n"
+        "APP_ENV=development\n"
+        f"SECRET_KEY={secrets.token_urlsafe(48)}\n"
+    )
+    env_file.chmod(0o600)
+
+
+def record_answers(project: Path, answers: dict) -> None:
+    """`.cookiecutter.json`: the answers, so a later bake can repeat them.
+
+    Cookiecutter's own keys (`_output_dir`, ...) are left out: they hold
+    paths of the machine that baked, not answers.
+    """
+    public = {k: v for k, v in answers.items() if not k.startswith("_")}
+    public["template_version"] = answers["__template_version"]
+    text = json.dumps(public, indent=2, sort_keys=True, ensure_ascii=False)
+    (project / ".cookiecutter.json").write_text(text + "\n")
+
+
+def main(project: Path, answers: dict) -> None:
+    if not answers["use_celery_beat"]:
+        remove_celery_beat_files(project)
+    if not answers["use_flower"]:
+        remove_flower_files(project)
+    if not answers["use_docker"]:
+        remove_docker_files(project)
+    if answers["ci"] != "github":
+        remove_github_ci_files(project)
+    write_env_file(project)
+    record_answers(project, answers)
+
+
+if __name__ == "__main__":
+    main(Path.cwd(), json.loads({{cookiecutter | jsonify | python_string}}))

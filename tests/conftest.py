@@ -1,0 +1,68 @@
+"""Fixtures shared by the template's tests: servers, the baked venv, a stack."""
+
+import secrets
+from pathlib import Path
+
+import pytest
+import redis
+from stack import Stack
+from support import (
+    REPO,
+    ProjectVenv,
+    clean_env,
+    port_is_open,
+    private_redis,
+    shared_project_venv,
+)
+
+RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+@pytest.fixture(scope="session")
+def project_venv() -> ProjectVenv:
+    """One virtualenv holding every baked project's dependencies."""
+    return shared_project_venv(REPO / ".cache")
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory):
+    """A private redis-server on a free port (one per test process)."""
+    server = private_redis(tmp_path_factory.mktemp("redis"))
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> str:
+    """The machine's RabbitMQ (scripts/test starts it when it is missing)."""
+    assert port_is_open("127.0.0.1", 5672), "RabbitMQ is not running on 5672"
+    return RABBITMQ_URL
+
+
+@pytest.fixture(scope="module")
+def stack(cookies_session, project_venv, redis_server, tmp_path_factory):
+    """The default bake in production mode: gunicorn, one worker, Redis."""
+    result = cookies_session.bake()
+    assert result.exit_code == 0, result.exception
+    assert result.exception is None
+    project = Path(result.project_path)
+    env = clean_env(
+        project_venv,
+        project,
+        APP_ENV="production",
+        SECRET_KEY=secrets.token_urlsafe(48),
+        CELERY_BROKER_URL=redis_server,
+    )
+    yield from running_stack(project, project_venv, env, tmp_path_factory)
+
+
+def running_stack(project, venv, env, tmp_path_factory):
+    """Start a worker and gunicorn for `project`; stop them and empty Redis."""
+    running = Stack(project, venv, env, tmp_path_factory.mktemp("logs"))
+    try:
+        running.start_worker("worker", "--concurrency", "2")
+        running.start_web()
+        yield running
+    finally:
+        running.stop()
+        redis.Redis.from_url(env["CELERY_BROKER_URL"]).flushdb()

@@ -1,0 +1,216 @@
+"""Helpers for the template's tests: ports, waiting, processes, the baked venv."""
+
+import contextlib
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from cookiecutter.main import cookiecutter
+from filelock import FileLock
+
+REPO = Path(__file__).resolve().parent.parent
+TEMPLATE_PROJECT = REPO / "{{cookiecutter.project_slug}}"
+# Variables a developer's shell may hold that would change a baked project.
+PROJECT_VARIABLES = ("APP_ENV", "SECRET_KEY", "FLASK_APP", "FLASK_DEBUG")
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_is_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex((host, port)) == 0
+
+
+def wait_until(
+    condition: Callable[[], object],
+    timeout: float,
+    message: str = "",
+    interval: float = 0.1,
+) -> None:
+    """Call `condition` until it is true; fail with `message` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout} s: {message}")
+        time.sleep(interval)
+
+
+def wait_for_port(host: str, port: int, timeout: float) -> None:
+    wait_until(lambda: port_is_open(host, port), timeout, f"{host}:{port} closed")
+
+
+class ManagedProcess:
+    """A subprocess in a session of its own, its output in a log file.
+
+    `stop()` ends the whole session (children included), so no test leaves a
+    process behind.
+    """
+
+    def __init__(
+        self, command: Sequence[str], cwd: Path, env: dict[str, str], log: Path
+    ) -> None:
+        self.command, self.cwd, self.env, self.log = list(command), cwd, env, log
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "ManagedProcess":
+        with self.log.open("wb") as output:
+            self.process = subprocess.Popen(
+                self.command,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def send_signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def wait(self, timeout: float) -> int:
+        return self.process.wait(timeout)
+
+    def stop(self, grace: float = 15) -> None:
+        """SIGTERM the session, then SIGKILL whatever is left after `grace` s."""
+        if self.process is None:
+            return
+        self.signal_session(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(grace)
+        self.signal_session(signal.SIGKILL)
+        self.process.wait()
+
+    def signal_session(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signum)
+
+    def __enter__(self) -> "ManagedProcess":
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class ProjectVenv:
+    """The one virtualenv every baked project runs in (dependencies only)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.python = path / "bin" / "python"
+
+    def bin(self, name: str) -> Path:
+        return self.path / "bin" / name
+
+
+def shared_project_venv(cache: Path) -> ProjectVenv:
+    """Build (once, shared by parallel workers) the venv for baked projects.
+
+    Its name holds a hash of the template's pyproject.toml, so a change of
+    dependencies builds a new one. A marker file written last tells a
+    finished venv from one whose build was interrupted.
+    """
+    digest = hashlib.sha256((TEMPLATE_PROJECT / "pyproject.toml").read_bytes())
+    venv = ProjectVenv(cache / f"baked-venv-{digest.hexdigest()[:12]}")
+    finished = venv.path / "finished"
+    cache.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(cache / "baked-venv.lock")):
+        if not finished.exists():
+            shutil.rmtree(venv.path, ignore_errors=True)
+            build_venv(venv)
+            finished.touch()
+    return venv
+
+
+def build_venv(venv: ProjectVenv) -> None:
+    """Install the dependencies of a bake with every option on, not the bake."""
+    with tempfile.TemporaryDirectory() as scratch:
+        bake = Path(
+            cookiecutter(
+                str(REPO),
+                no_input=True,
+                output_dir=scratch,
+                extra_context={"use_celery_beat": True, "use_flower": True},
+            )
+        )
+        subprocess.run([sys.executable, "-m", "venv", str(venv.path)], check=True)
+        pip = [str(venv.python), "-m", "pip", "-q", "--disable-pip-version-check"]
+        subprocess.run([*pip, "install", f"{bake}[dev]"], check=True)
+        # Every bake's package is called `app`: tests run bakes from their
+        # own folder, so the venv keeps the dependencies only.
+        subprocess.run([*pip, "uninstall", "-y", bake.name], check=True)
+
+
+def clean_env(venv: ProjectVenv, project: Path, **settings: str) -> dict[str, str]:
+    """The environment for a baked project's processes: no stray settings."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in PROJECT_VARIABLES
+        and not name.startswith(("CELERY_", "MAIL_", "PYTEST_", "COV_"))
+    }
+    env["PATH"] = f"{venv.path / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = str(project)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(settings)
+    return env
+
+
+def run_project(
+    project: Path,
+    venv: ProjectVenv,
+    *command: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess:
+    """Run `command` in the baked project's folder and venv; assert it passes."""
+    program = str(venv.bin(command[0])) if venv.bin(command[0]).exists() else command[0]
+    completed = subprocess.run(
+        [program, *command[1:]],
+        cwd=project,
+        env=clean_env(venv, project, **(env or {})),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert completed.returncode == 0, (
+        f"{' '.join(command)} exited {completed.returncode}\n"
+        f"--- stdout ---\n{completed.stdout[-6000:]}\n"
+        f"--- stderr ---\n{completed.stderr[-3000:]}"
+    )
+    return completed
+
+
+def private_redis(folder: Path) -> ManagedProcess:
+    """A redis-server on a free port that keeps nothing on disk."""
+    executable = shutil.which("redis-server")
+    assert executable, "redis-server is not installed: scripts/test installs it"
+    port = free_port()
+    process = ManagedProcess(
+        [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+        + ["--appendonly", "no", "--dir", str(folder)],
+        cwd=folder,
+        env=dict(os.environ),
+        log=folder / "redis.log",
+    ).start()
+    wait_for_port("127.0.0.1", port, timeout=10)
+    process.url = f"redis://127.0.0.1:{port}/0"
+    return process
