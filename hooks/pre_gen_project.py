@@ -17,7 +17,7 @@ CHOICES = {
 }
 BOOLEANS = ("use_celery_beat", "use_flower", "use_docker")
 # A folder and distribution name: lowercase words joined by - or _.
-SLUG = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
+SLUG = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
 # Names that would shadow a package the project imports or holds.
 RESERVED_SLUGS = {"app", "tests", "celery", "flask", "kombu", "redis", "test"}
 # A plain address: one @, no spaces or control characters, a dotted domain.
@@ -43,8 +43,7 @@ def check_project_slug(value: str) -> str | None:
     if not SLUG.match(value):
         return (
             f"{value!r} is not a valid folder and distribution name: use "
-            "lowercase letters and digits, words joined by - or _, "
-            "starting with a letter"
+            "lowercase letters and digits, words joined by - or _"
         )
     if len(value) > 64:
         return "must be at most 64 characters"
