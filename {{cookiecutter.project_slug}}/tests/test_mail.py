@@ -7,6 +7,7 @@ import pytest
 from conftest import Inbox, free_port, smtp_server
 
 from app.mail import TemporaryMailError, build_message, send_message
+from app.tasks.email import send_welcome_email
 
 
 @pytest.fixture
@@ -68,3 +69,11 @@ def test_log_backend_writes_the_message_to_the_log(app, caplog):
     with app.app_context(), caplog.at_level("INFO"):
         send_message(welcome(app))
     assert "ada@example.com" in caplog.text
+
+
+def test_testing_config_keeps_mail_in_the_outbox(app):
+    """Under the testing config the welcome task's message lands in a list."""
+    send_welcome_email("ada@example.com")
+    [message] = app.extensions["mail_outbox"]
+    assert message["To"] == "ada@example.com"
+    assert message["Subject"] == f"Welcome to {app.config['PROJECT_NAME']}"

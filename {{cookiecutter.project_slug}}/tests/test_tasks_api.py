@@ -1,9 +1,12 @@
 """The task API: POST /tasks, GET and DELETE /tasks/<id>."""
 
+import json
 import time
 import uuid
 
 import pytest
+
+from app.tasks.progress import walk
 
 
 def test_start_answers_202_with_where_to_follow(client):
@@ -72,6 +75,16 @@ def test_status_of_a_queued_task(client):
         "result": None,
         "error": None,
     }
+
+
+def test_failure_shows_no_exception_text(client):
+    """A failed task's answer says it failed, and nothing of the exception."""
+    task_id = client.post("/tasks").get_json()["id"]
+    walk.backend.mark_as_failure(task_id, ValueError("secret detail"))
+    body = client.get(f"/tasks/{task_id}").get_json()
+    assert body["state"] == "FAILURE"
+    assert body["error"] == "The task failed."
+    assert "secret" not in json.dumps(body)
 
 
 def test_progress_rises_to_success(live_client):
