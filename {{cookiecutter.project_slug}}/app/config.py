@@ -15,6 +15,12 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(PROJECT_DIR / ".env", override=False)
 
 
+# Keys written in this file: fine for development and tests, refused in
+# staging and production.
+DEVELOPMENT_SECRET_KEY = "dev-only-not-secret"  # noqa: S105
+TESTING_SECRET_KEY = "testing-only-not-secret"  # noqa: S105
+
+
 def env(name: str, default: str | None = None) -> str | None:
     """Read a variable; an empty one (`NAME=` in .env) counts as unset."""
     return os.environ.get(name, "").strip() or default
@@ -69,6 +75,9 @@ class BaseConfig:
         "enable_utc": True,
         # Report STARTED, so a page can tell "queued" from "running".
         "task_track_started": True,
+        # Tasks that acknowledge late (see app/tasks/) are stopped when the
+        # broker connection drops, since the broker hands them out again.
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
         # A runaway task is stopped instead of holding a worker forever;
         # long tasks pass their own limits (see app/views/tasks.py).
         "task_soft_time_limit": 5 * 60,
@@ -85,6 +94,11 @@ class BaseConfig:
         "broker_transport_options": {
             "socket_timeout": 2,
             "socket_connect_timeout": 2,
+            # Redis: a task taken by a worker that died is given to another
+            # after this many seconds. Keep it above your longest task, or a
+            # task still running is handed out a second time.
+            # https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html#visibility-timeout
+            "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
         },
         "redis_socket_timeout": 2,
         "redis_socket_connect_timeout": 2,
@@ -138,7 +152,7 @@ class DevelopmentConfig(BaseConfig):
 
     ENV_NAME = "development"
     DEBUG = True
-    SECRET_KEY = env("SECRET_KEY", "dev-only-not-secret")
+    SECRET_KEY = env("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
     # With no broker configured, Celery keeps its queue and results in files
     # under instance/ (see app/celery_app.py): nothing to install to start.
     CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://")
@@ -149,7 +163,7 @@ class TestingConfig(BaseConfig):
 
     ENV_NAME = "testing"
     TESTING = True
-    SECRET_KEY = "testing-only-not-secret"  # noqa: S105 (tests only)
+    SECRET_KEY = TESTING_SECRET_KEY
     CELERY_BROKER_URL = "memory://"
     CELERY_RESULT_BACKEND = "cache+memory://"
     MAIL_BACKEND = "smtp" if BaseConfig.MAIL_SERVER else "memory"
@@ -161,6 +175,22 @@ class ProductionConfig(BaseConfig):
     ENV_NAME = "production"
     SESSION_COOKIE_SECURE = True
     REQUIRED_SETTINGS = ("SECRET_KEY", "CELERY_BROKER_URL")
+    # Anyone who knows the key can forge sessions and task ids.
+    MIN_SECRET_KEY_LENGTH = 32
+    KNOWN_WEAK_SECRET_KEYS = frozenset(
+        {DEVELOPMENT_SECRET_KEY, TESTING_SECRET_KEY, "changeme", "secret"}
+    )
+
+    @classmethod
+    def check(cls, settings: dict) -> None:
+        """Also refuse a short or well-known SECRET_KEY."""
+        super().check(settings)
+        key = settings["SECRET_KEY"]
+        if len(key) < cls.MIN_SECRET_KEY_LENGTH or key in cls.KNOWN_WEAK_SECRET_KEYS:
+            raise RuntimeError(
+                f"SECRET_KEY is too weak for APP_ENV={cls.ENV_NAME}: use at least "
+                f"{cls.MIN_SECRET_KEY_LENGTH} random characters (see .env.example)."
+            )
 
 
 class StagingConfig(ProductionConfig):

@@ -8,6 +8,7 @@ server (aiosmtpd) in this process.
 """
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -88,6 +89,12 @@ def live_client(live_app: Flask, smtp_inbox: "Inbox") -> FlaskClient:
     """A test client for the app served by a real worker; inbox emptied."""
     smtp_inbox.messages.clear()
     return make_current(live_app).test_client()
+
+
+def csrf_token(client: FlaskClient) -> str:
+    """The CSRF token of the registration form, as a browser would send it."""
+    page = client.get("/account/register").get_data(as_text=True)
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)[1]
 
 
 def make_current(app: Flask) -> Flask:

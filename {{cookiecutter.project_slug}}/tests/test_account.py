@@ -2,18 +2,12 @@
 
 import email
 import email.policy
-import re
 import time
 from collections.abc import Iterator
 
 import pytest
 from celery.signals import before_task_publish
-from conftest import wait_for
-
-
-def csrf_token(client) -> str:
-    page = client.get("/account/register").get_data(as_text=True)
-    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)[1]
+from conftest import csrf_token, wait_for
 
 
 @pytest.fixture

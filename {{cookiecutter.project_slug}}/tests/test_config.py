@@ -44,6 +44,15 @@ def test_production_refuses_to_start_without(monkeypatch, config_class, missing)
         create_app(config_class.ENV_NAME)
 
 
+@pytest.mark.parametrize("weak_key", ["short", "dev-only-not-secret", "x" * 31])
+def test_production_refuses_a_weak_secret_key(monkeypatch, weak_key):
+    """A short or well-known SECRET_KEY stops production at start-up."""
+    monkeypatch.setattr(ProductionConfig, "SECRET_KEY", weak_key)
+    monkeypatch.setattr(ProductionConfig, "CELERY_BROKER_URL", "redis://localhost")
+    with pytest.raises(RuntimeError, match="SECRET_KEY is too weak"):
+        create_app("production")
+
+
 def test_production_starts_when_configured(monkeypatch):
     """With a secret and a broker, production builds its app."""
     monkeypatch.setattr(ProductionConfig, "SECRET_KEY", "x" * 48)
@@ -51,6 +60,8 @@ def test_production_starts_when_configured(monkeypatch):
     app = create_app("production")
     assert not app.debug
     assert app.config["SESSION_COOKIE_SECURE"]
+    assert app.config["SESSION_COOKIE_HTTPONLY"]
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
 
 
 def test_unknown_app_env_is_refused():

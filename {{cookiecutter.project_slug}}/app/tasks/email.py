@@ -5,26 +5,33 @@ from flask import current_app, render_template
 
 from app.mail import TemporaryMailError, build_message, send_message
 
-# A mail server that is down or answers 4xx is tried again with exponential
-# back-off and full jitter: first tries within seconds, never more than a
-# minute apart, for about a quarter of an hour in all. 5xx answers fail at once.
-# https://docs.celeryq.dev/en/stable/userguide/tasks.html#automatic-retry-for-known-exceptions
-RETRY_ON_TEMPORARY_ERRORS = {
+MAIL_TASK_OPTIONS = {
+    # A mail server that is down or answers 4xx is tried again with
+    # exponential back-off and full jitter: first tries within seconds, never
+    # more than a minute apart, for about a quarter of an hour in all. 5xx
+    # answers fail at once.
+    # https://docs.celeryq.dev/en/stable/userguide/tasks.html#automatic-retry-for-known-exceptions
     "autoretry_for": (TemporaryMailError,),
     "retry_backoff": 1,
     "retry_backoff_max": 60,
     "retry_jitter": True,
     "max_retries": 20,
+    # Acknowledged once sent: a worker that dies before handing the message
+    # to the server leaves it to another worker. One that dies in the instant
+    # between the server's "250 OK" and the acknowledgement sends it twice;
+    # losing the mail instead would be worse.
+    "acks_late": True,
+    "reject_on_worker_lost": True,
 }
 
 
-@shared_task(**RETRY_ON_TEMPORARY_ERRORS)
+@shared_task(**MAIL_TASK_OPTIONS)
 def send_welcome_email(address: str) -> None:
     """Welcome a newly registered user."""
     send_templated_email(address, "welcome", "Welcome to {project}")
 
 
-@shared_task(**RETRY_ON_TEMPORARY_ERRORS)
+@shared_task(**MAIL_TASK_OPTIONS)
 def send_test_email(address: str) -> None:
     """Check the mail settings (`python manage.py send-test-email ADDRESS`)."""
     send_templated_email(address, "test", "Test message from {project}")

@@ -9,7 +9,10 @@ from celery.exceptions import Ignore
 PROGRESS = "PROGRESS"
 
 
-@shared_task(bind=True)
+# The walk is idempotent (a rerun starts over), so it is acknowledged only
+# once it has finished: a worker that dies mid-walk leaves it to another.
+# https://docs.celeryq.dev/en/stable/userguide/tasks.html#Task.acks_late
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
 def walk(self: Task, total: int = 10, delay: float = 0.5) -> dict[str, int]:
     """Take `total` steps of `delay` seconds, reporting `current`/`total`.
 
