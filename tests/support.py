@@ -199,18 +199,27 @@ def run_project(
     return completed
 
 
-def private_redis(folder: Path) -> ManagedProcess:
-    """A redis-server on a free port that keeps nothing on disk."""
+def private_redis(
+    folder: Path, port: int | None = None, persistent: bool = False
+) -> ManagedProcess:
+    """A redis-server on a free (or given) port, its files in `folder`.
+
+    `persistent` turns on the append-only file, synced on every write, as the
+    generated project's docs advise for production.
+    """
     executable = shutil.which("redis-server")
     assert executable, "redis-server is not installed: scripts/test installs it"
-    port = free_port()
+    port = port or free_port()
+    persistence = ["--appendonly", "yes", "--appendfsync", "always"]
     process = ManagedProcess(
         [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-        + ["--appendonly", "no", "--dir", str(folder)],
+        + (persistence if persistent else ["--appendonly", "no"])
+        + ["--dir", str(folder)],
         cwd=folder,
         env=dict(os.environ),
-        log=folder / "redis.log",
+        log=folder / f"redis-{time.monotonic_ns()}.log",
     ).start()
     wait_for_port("127.0.0.1", port, timeout=10)
+    process.port = port
     process.url = f"redis://127.0.0.1:{port}/0"
     return process

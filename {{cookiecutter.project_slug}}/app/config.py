@@ -99,6 +99,8 @@ class BaseConfig:
             # task still running is handed out a second time.
             # https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html#visibility-timeout
             "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+            # Look for such tasks every 10 s; kombu's default looks every 100 s.
+            "unacked_restore_throttle": 1,
         },
         "redis_socket_timeout": 2,
         "redis_socket_connect_timeout": 2,

@@ -1,0 +1,193 @@
+"""What survives what: a baked project under broken processes and hostile input.
+
+Each test runs the default bake (production settings, gunicorn, a prefork
+worker) against a private redis-server it may stop, restart or corrupt.
+"""
+
+import collections
+import os
+import re
+import secrets
+import signal
+import subprocess
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+from kombu import Connection, Exchange, Producer
+from stack import Stack, poll_task
+from support import clean_env, private_redis, wait_until
+
+pytestmark = pytest.mark.e2e
+
+WALK = "app.tasks.progress.walk"
+# A worker that died holding a task gives it back after this many seconds.
+VISIBILITY_TIMEOUT = 5
+
+
+@pytest.fixture(scope="module")
+def project(cookies_session) -> Path:
+    result = cookies_session.bake()
+    assert result.exit_code == 0, result.exception
+    return Path(result.project_path)
+
+
+@pytest.fixture
+def redis(tmp_path):
+    """A private Redis with append-only persistence; tests may restart it."""
+    holder = {"server": private_redis(tmp_path, persistent=True)}
+    yield holder
+    holder["server"].stop()
+
+
+@pytest.fixture
+def stack(project, project_venv, redis, tmp_path):
+    """The project on `redis`, with a worker and gunicorn, not yet started."""
+    env = clean_env(
+        project_venv,
+        project,
+        APP_ENV="production",
+        SECRET_KEY=secrets.token_urlsafe(48),
+        CELERY_BROKER_URL=redis["server"].url,
+        CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT),
+    )
+    running = Stack(project, project_venv, env, tmp_path / "logs")
+    running.log_dir.mkdir()
+    yield running
+    running.stop()
+
+
+def start_task(stack: Stack, **body) -> str:
+    response = requests.post(stack.url("/tasks"), json=body, timeout=15)
+    assert response.status_code == 202, response.text
+    return response.json()["status_url"]
+
+
+def final_state(stack: Stack, status_url: str, timeout: float = 60) -> dict:
+    until = {"SUCCESS", "FAILURE", "REVOKED"}
+    return poll_task(stack.url(status_url), until, stack.logs, timeout)[-1]
+
+
+def runs_of(stack: Stack, name: str = "worker") -> collections.Counter:
+    """How many times each task id finished, from the worker logs."""
+    text = "".join(
+        process.log_text()
+        for key, process in stack.processes.items()
+        if key.startswith(name)
+    )
+    return collections.Counter(re.findall(rf"{WALK}\[([^\]]+)\] succeeded", text))
+
+
+def test_pool_process_killed_mid_task_is_run_again(stack):
+    """SIGKILL of the pool process: the task is redelivered and succeeds."""
+    worker = stack.start_worker("worker", "--concurrency", "1")
+    stack.start_web()
+    status_url = start_task(stack, total=30, delay=0.1)
+    poll_task(stack.url(status_url), {"PROGRESS"}, stack.logs)
+    children = subprocess.run(
+        ["pgrep", "-P", str(worker.process.pid)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for pid in children:
+        os.kill(int(pid), signal.SIGKILL)
+    assert final_state(stack, status_url)["state"] == "SUCCESS"
+    assert "WorkerLostError" in worker.log_text()
+
+
+def test_whole_worker_killed_mid_task_runs_when_a_worker_returns(stack):
+    """SIGKILL of the worker: a new worker takes the task once it is due."""
+    worker = stack.start_worker("worker", "--concurrency", "1")
+    stack.start_web()
+    status_url = start_task(stack, total=30, delay=0.1)
+    poll_task(stack.url(status_url), {"PROGRESS"}, stack.logs)
+    worker.signal_session(signal.SIGKILL)
+    worker.process.wait()
+    stack.start_worker("worker-2", "--concurrency", "1")
+    assert final_state(stack, status_url, timeout=90)["state"] == "SUCCESS"
+
+
+def test_broker_down_answers_503_fast_and_recovers(stack, redis, tmp_path):
+    """Redis stopped: 503 JSON within 10 s; restarted: all works again."""
+    stack.start_worker("worker", "--concurrency", "2")
+    stack.start_web()
+    status_url = start_task(stack, total=1, delay=0)
+    assert final_state(stack, status_url)["state"] == "SUCCESS"
+
+    port = redis["server"].port
+    redis["server"].stop()
+    for method, path in [("POST", "/tasks"), ("GET", status_url)]:
+        started = time.monotonic()
+        response = requests.request(method, stack.url(path), timeout=30)
+        assert time.monotonic() - started < 10
+        assert response.status_code == 503
+        assert set(response.json()) == {"error"}
+
+    redis["server"] = private_redis(tmp_path, port=port, persistent=True)
+    status_url = start_task(stack, total=2, delay=0)
+    assert final_state(stack, status_url, timeout=90)["state"] == "SUCCESS"
+
+
+def test_queued_tasks_survive_a_redis_restart(stack, redis, tmp_path):
+    """With append-only persistence, tasks queued before a restart still run."""
+    stack.start_web()
+    status_urls = [start_task(stack, total=1, delay=0) for _ in range(3)]
+    port = redis["server"].port
+    redis["server"].stop()
+    redis["server"] = private_redis(tmp_path, port=port, persistent=True)
+    stack.start_worker("worker", "--concurrency", "2")
+    for status_url in status_urls:
+        assert final_state(stack, status_url)["state"] == "SUCCESS"
+
+
+def test_pickled_message_is_refused_and_never_run(stack, redis):
+    """JSON only: a pickle message on the queue is refused, not executed."""
+    worker = stack.start_worker("worker", "--concurrency", "1")
+    task_id = str(uuid.uuid4())
+    with Connection(redis["server"].url) as connection:
+        Producer(connection).publish(
+            [[], {"total": 1, "delay": 0}, {}],
+            exchange=Exchange("celery", type="direct"),
+            routing_key="celery",
+            serializer="pickle",
+            headers={"task": WALK, "id": task_id, "lang": "py"},
+        )
+    wait_until(
+        lambda: "untrusted content" in worker.log_text(),
+        timeout=30,
+        message=worker.log_text(),
+    )
+    time.sleep(1)
+    assert task_id not in runs_of(stack)
+
+
+def test_a_thousand_tasks_over_http_each_run_once(stack):
+    """1,000 tasks from 20 concurrent clients: all SUCCESS, none lost or doubled."""
+    stack.start_worker("worker", "--concurrency", "2")
+    stack.start_web(workers=2)
+    with ThreadPoolExecutor(20) as clients:
+        status_urls = list(
+            clients.map(lambda _: start_task(stack, total=1, delay=0), range(1000))
+        )
+    task_ids = {url.rsplit("/", 1)[1] for url in status_urls}
+    assert len(task_ids) == 1000
+    wait_until(
+        lambda: task_ids <= set(runs_of(stack)),
+        timeout=180,
+        interval=0.5,
+        message=f"{len(task_ids - set(runs_of(stack)))} tasks never ran",
+    )
+    time.sleep(1)
+    assert all(runs_of(stack)[task_id] == 1 for task_id in task_ids)
+    with ThreadPoolExecutor(20) as clients:
+        states = list(
+            clients.map(
+                lambda url: requests.get(stack.url(url), timeout=15).json()["state"],
+                status_urls,
+            )
+        )
+    assert collections.Counter(states) == {"SUCCESS": 1000}
