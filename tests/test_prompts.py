@@ -28,6 +28,11 @@ def cookiecutter(output_dir: Path, *answers: str) -> subprocess.CompletedProcess
         ("project_slug=app", "project_slug"),
         ("project_name=two\nlines", "project_name"),
         ("description=a\x1bb", "description"),
+        ("project_name=" + "x" * 101, "project_name"),
+        # A long name is fine, but the slug derived from it is too long.
+        ("project_name=" + "N" * 100, "project_slug"),
+        ("author_name=Ada\nLovelace", "author_name"),
+        ("author_email=ada@example.com\nBcc: eve@example.com", "author_email"),
     ],
 )
 def test_bad_answer_stops_the_bake_and_leaves_nothing(tmp_path, answer, variable):
@@ -61,6 +66,8 @@ def test_answer_outside_the_choices_is_refused(tmp_path, answer):
         "Back\\slash & <angle>",
         "{{ 7 * 7 }} Jinja",
         "ünïcödé ñame 日本",
+        "Reports/2026 ../../etc",
+        "{% raw %}x{% endraw %} `$(rm -rf /)`",
     ],
 )
 def test_hostile_name_bakes_valid_code(cookies, name):
