@@ -25,7 +25,7 @@ def remove_celery_beat_files(project: Path) -> None:
 
 
 def remove_flower_files(project: Path) -> None:
-    remove(project, "flowerconfig.py")
+    remove(project, "flowerconfig.py", "tests/test_flower.py")
 
 
 def remove_docker_files(project: Path) -> None:

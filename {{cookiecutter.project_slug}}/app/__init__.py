@@ -11,7 +11,7 @@ from app.celery_app import celery_init_app
 from app.config import config
 from app.errors import register_error_handlers
 from app.security import set_security_headers
-from app.views import account, home, tasks
+from app.views import account, health, home, tasks
 
 csrf = CSRFProtect()
 
@@ -44,6 +44,7 @@ def create_app(
     app.register_blueprint(home.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(tasks.bp)
+    app.register_blueprint(health.bp)
     # The JSON API authenticates nothing by cookie, so CSRF does not apply.
     csrf.exempt(tasks.bp)
     return app

@@ -110,26 +110,33 @@ def make_current(app: Flask) -> Flask:
 @contextmanager
 def worker_process(queue: str, extra_env: dict, log: Path, pool: str) -> Iterator[None]:
     """Run `celery worker` for `queue` in development mode, `extra_env` added."""
-    command = [sys.executable, "-m", "celery", "-A", "celery_worker.celery"]
-    command += ["worker", "--pool", pool, "--concurrency", "4", "-l", "INFO"]
-    command += ["--queues", queue, "--hostname", f"{queue}@%h"]
+    args = ["worker", "--pool", pool, "--concurrency", "4", "-l", "INFO"]
+    args += ["--queues", queue, "--hostname", f"{queue}@%h"]
+    try:
+        with celery_process(args, extra_env, log, ready=" ready."):
+            yield
+    finally:
+        delete_queue(extra_env["CELERY_BROKER_URL"], queue)
+
+
+@contextmanager
+def celery_process(
+    args: list[str], extra_env: dict, log: Path, ready: str
+) -> Iterator[None]:
+    """Run `celery -A celery_worker.celery ARGS` until `ready` is in its log."""
     env = {**os.environ, "APP_ENV": "development", "PYTHONPATH": str(PROJECT_DIR)}
     env.update(extra_env)
+    command = [sys.executable, "-m", "celery", "-A", "celery_worker.celery", *args]
     with log.open("w") as output:
         process = subprocess.Popen(
-            command,
-            cwd=PROJECT_DIR,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
+            command, cwd=PROJECT_DIR, env=env, stdout=output, stderr=subprocess.STDOUT
         )
     try:
-        wait_for(lambda: " ready." in log.read_text(), 60, f"worker start: {log}")
+        wait_for(lambda: ready in log.read_text(), 60, f"{args[0]} start: {log}")
         yield
     finally:
         process.terminate()
         process.wait(30)
-        delete_queue(env["CELERY_BROKER_URL"], queue)
 
 
 def delete_queue(broker_url: str, queue: str) -> None:

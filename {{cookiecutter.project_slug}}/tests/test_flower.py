@@ -1,0 +1,67 @@
+"""Flower, wired to the project's Celery app, sees the worker."""
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+import uuid
+
+from conftest import PROJECT_DIR, free_port, wait_for, worker_process
+
+LOGIN = "admin:flower-test-password"
+
+
+def test_flower_lists_the_worker_behind_a_login(broker_urls, tmp_path):
+    """Its API needs the login, and with it lists the running worker."""
+    queue = f"flower-{uuid.uuid4().hex}"
+    port = free_port()
+    env = {
+        **os.environ,
+        **broker_urls,
+        "APP_ENV": "development",
+        "PYTHONPATH": str(PROJECT_DIR),
+        "FLOWER_BASIC_AUTH": LOGIN,
+        "FLOWER_PORT": str(port),
+    }
+    with worker_process(queue, broker_urls, tmp_path / "worker.log", pool="threads"):
+        flower = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "celery_worker.celery", "flower"],
+            cwd=PROJECT_DIR,
+            env=env,
+            stdout=(tmp_path / "flower.log").open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}/api/workers?refresh=1"
+            wait_for(lambda: status(url) is not None, 30, "Flower to answer")
+            assert status(url) == 401
+            wait_for(lambda: any(n.startswith(queue) for n in workers(url)), 30, url)
+        finally:
+            flower.terminate()
+            flower.wait(30)
+
+
+def status(url: str, login: str | None = None) -> int | None:
+    """The HTTP status of GET `url`, or None while nothing listens."""
+    try:
+        with urllib.request.urlopen(request(url, login), timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return None
+
+
+def workers(url: str) -> dict:
+    with urllib.request.urlopen(request(url, LOGIN), timeout=10) as response:
+        return json.load(response)
+
+
+def request(url: str, login: str | None) -> urllib.request.Request:
+    headers = {}
+    if login:
+        headers["Authorization"] = "Basic " + base64.b64encode(login.encode()).decode()
+    return urllib.request.Request(url, headers=headers)
