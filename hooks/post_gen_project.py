@@ -6,8 +6,10 @@ templates themselves stay free of option clutter.
 """
 
 import json
+import re
 import secrets
 import shutil
+import subprocess
 from pathlib import Path
 
 
@@ -59,6 +61,38 @@ def record_answers(project: Path, answers: dict) -> None:
     (project / ".cookiecutter.json").write_text(text + "\n")
 
 
+def record_template(project: Path, answers: dict) -> None:
+    """`.cruft.json`, so that `cruft update` can bring in later template releases.
+
+    Written only when the template is a git checkout (its commit is the
+    version); `cruft create` writes the same file itself.
+    """
+    repo = Path(answers["_repo_dir"]).resolve()
+    commit = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if commit.returncode != 0:
+        return
+    template = answers["_template"]
+    if not re.match(r"^[\w+.-]+:", template):  # a local path, not a URL
+        template = str(repo)
+    context = {k: v for k, v in answers.items() if not k.startswith("_")}
+    cruft = {
+        "template": template,
+        "commit": commit.stdout.strip(),
+        "checkout": answers.get("_checkout"),
+        "context": {"cookiecutter": {**context, "_template": template}},
+        "directory": None,
+        # Made fresh by each bake: never offered as an update.
+        "skip": [".env", ".cookiecutter.json", ".cruft.json"],
+    }
+    text = json.dumps(cruft, indent=2, ensure_ascii=False)
+    (project / ".cruft.json").write_text(text + "\n")
+
+
 def main(project: Path, answers: dict) -> None:
     if not answers["use_celery_beat"]:
         remove_celery_beat_files(project)
@@ -70,6 +104,7 @@ def main(project: Path, answers: dict) -> None:
         remove_github_ci_files(project)
     write_env_file(project)
     record_answers(project, answers)
+    record_template(project, answers)
 
 
 if __name__ == "__main__":
