@@ -65,8 +65,11 @@ def record_template(project: Path, answers: dict) -> None:
     """`.cruft.json`, so that `cruft update` can bring in later template releases.
 
     Written only when the template is a git checkout (its commit is the
-    version); `cruft create` writes the same file itself.
+    version). Under cruft (`cruft create`, `cruft update`), which writes the
+    file itself, there is no `_repo_dir` and nothing is done.
     """
+    if "_repo_dir" not in answers:
+        return
     repo = Path(answers["_repo_dir"]).resolve()
     commit = subprocess.run(
         ["git", "-C", str(repo), "rev-parse", "HEAD"],
