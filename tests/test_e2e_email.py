@@ -4,9 +4,12 @@ The project runs under gunicorn with a real worker and Redis; mail goes to an
 aiosmtpd server in this process, which tests stop, start and make refuse.
 """
 
+import asyncio
 import email
 import email.policy
+import os
 import re
+import signal
 import subprocess
 import time
 import uuid
@@ -31,6 +34,15 @@ class SMTPServer:
         self.messages: list[email.message.EmailMessage] = []
         self.attempts: list[str] = []
         self.controller: Controller | None = None
+        # Seconds to stall at RCPT TO, before any message data is sent.
+        self.rcpt_delay = 0.0
+        self.rcpt_seen: list[str] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, options) -> str:
+        self.rcpt_seen.append(address)
+        await asyncio.sleep(self.rcpt_delay)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:
         self.attempts.extend(envelope.rcpt_tos)
@@ -130,6 +142,29 @@ def test_mail_server_down_at_first_gets_the_mail_later(stack, smtp):
     wait_until(lambda: smtp.to(address), timeout=90, message=stack.logs())
     time.sleep(2)
     assert len(smtp.to(address)) == 1
+
+
+def test_worker_killed_while_sending_delivers_the_mail_once(stack, smtp):
+    """Pool process killed mid-conversation: another try delivers it, once."""
+    address = new_address()
+    smtp.rcpt_delay = 5
+    try:
+        assert register(stack, address).status_code == 200
+        wait_until(lambda: address in smtp.rcpt_seen, timeout=30, message=stack.logs())
+        worker = stack.processes["worker"]
+        for pid in subprocess.run(
+            ["pgrep", "-P", str(worker.process.pid)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split():
+            os.kill(int(pid), signal.SIGKILL)
+    finally:
+        smtp.rcpt_delay = 0
+    wait_until(lambda: smtp.to(address), timeout=60, message=stack.logs())
+    time.sleep(2)
+    assert len(smtp.to(address)) == 1
+    assert "WorkerLostError" in stack.processes["worker"].log_text()
 
 
 def test_permanent_refusal_fails_without_retry(stack, smtp, project_venv):

@@ -89,3 +89,12 @@ def test_embedded_broker_keeps_everything_in_one_folder(tmp_path):
     settings = embedded_settings(tmp_path)
     assert (tmp_path / "queue").is_dir()
     assert settings["result_backend"] == (tmp_path / "results").as_uri()
+
+
+def test_answers_carry_the_security_headers(client):
+    """Pages and API answers forbid framing, sniffing and foreign scripts."""
+    for response in (client.get("/"), client.get("/tasks/unknown")):
+        assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Referrer-Policy"] == "same-origin"

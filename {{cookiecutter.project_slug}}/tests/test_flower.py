@@ -65,3 +65,18 @@ def request(url: str, login: str | None) -> urllib.request.Request:
     if login:
         headers["Authorization"] = "Basic " + base64.b64encode(login.encode()).decode()
     return urllib.request.Request(url, headers=headers)
+
+
+def test_flower_refuses_to_start_without_a_login_outside_development():
+    """In production, Flower without FLOWER_BASIC_AUTH stops with a message."""
+    env = {**os.environ, "APP_ENV": "production", "FLOWER_BASIC_AUTH": ""}
+    completed = subprocess.run(
+        [sys.executable, "flowerconfig.py"],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode != 0
+    assert "FLOWER_BASIC_AUTH" in completed.stderr
