@@ -73,7 +73,7 @@ class BaseConfig:
         "result_accept_content": ["json"],
         "timezone": "UTC",
         "enable_utc": True,
-        # No STARTED state: it costs a write per task (15% of throughput
+        # No STARTED state: it costs a write per task (about 10% of throughput
         # measured); the walk reports PROGRESS as soon as it starts instead.
         "task_track_started": False,
         # Tasks that acknowledge late (see app/tasks/) are stopped when the

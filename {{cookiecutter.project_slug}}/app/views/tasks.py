@@ -41,8 +41,8 @@ def start():
 @bp.get("/<task_id>")
 def status(task_id: str):
     """The task's state and progress; 404 for an id this app never issued."""
-    # One read of the result store, so state and progress always agree.
     require_issued(task_id)
+    # One read of the result store, so state and progress always agree.
     meta = walk.backend.get_task_meta(task_id)
     state, info = meta["status"], meta["result"]
     progress = info if isinstance(info, dict) else {}
