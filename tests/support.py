@@ -98,6 +98,17 @@ class ManagedProcess:
         self.signal_session(signal.SIGKILL)
         self.process.wait()
 
+    def kill_children(self) -> None:
+        """SIGKILL the process's direct children (a worker's pool processes)."""
+        children = subprocess.run(
+            ["pgrep", "-P", str(self.process.pid)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        for pid in children:
+            os.kill(int(pid), signal.SIGKILL)
+
     def signal_session(self, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signum)

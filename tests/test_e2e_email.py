@@ -7,9 +7,7 @@ aiosmtpd server in this process, which tests stop, start and make refuse.
 import asyncio
 import email
 import email.policy
-import os
 import re
-import signal
 import subprocess
 import time
 import uuid
@@ -151,14 +149,7 @@ def test_worker_killed_while_sending_delivers_the_mail_once(stack, smtp):
     try:
         assert register(stack, address).status_code == 200
         wait_until(lambda: address in smtp.rcpt_seen, timeout=30, message=stack.logs())
-        worker = stack.processes["worker"]
-        for pid in subprocess.run(
-            ["pgrep", "-P", str(worker.process.pid)],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split():
-            os.kill(int(pid), signal.SIGKILL)
+        stack.processes["worker"].kill_children()
     finally:
         smtp.rcpt_delay = 0
     wait_until(lambda: smtp.to(address), timeout=60, message=stack.logs())

@@ -5,11 +5,9 @@ worker) against a private redis-server it may stop, restart or corrupt.
 """
 
 import collections
-import os
 import re
 import secrets
 import signal
-import subprocess
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -87,14 +85,7 @@ def test_pool_process_killed_mid_task_is_run_again(stack):
     stack.start_web()
     status_url = start_task(stack, total=30, delay=0.1)
     poll_task(stack.url(status_url), {"PROGRESS"}, stack.logs)
-    children = subprocess.run(
-        ["pgrep", "-P", str(worker.process.pid)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    for pid in children:
-        os.kill(int(pid), signal.SIGKILL)
+    worker.kill_children()
     assert final_state(stack, status_url)["state"] == "SUCCESS"
     assert "WorkerLostError" in worker.log_text()
 
