@@ -1,21 +1,25 @@
-"""What the template adds on top of plain Celery, measured in one run.
+"""What the template adds on top of plain Celery and bare Flask, in one run.
 
     .venv/bin/python benchmarks/bench.py            # full run (a few minutes)
     .venv/bin/python benchmarks/bench.py --smoke    # does it work? (CI)
 
 It bakes the default project into a temporary folder, starts a private
-redis-server on a free port, and measures, in alternating rounds (A B B A ...)
-so that machine drift cancels out:
+redis-server on a free port, and measures, in alternating rounds (A B, B A,
+...) so that machine drift cancels out:
 
-- throughput: no-op tasks through the baked app's Celery setup (its Task
-  class, an app context per task, its config) against a plain `Celery()`
-  app with default settings, same broker and worker flags;
+- worker throughput: no-op tasks through the baked app's Celery setup (its
+  Task class, an app context per task, its config) against a plain
+  `Celery()` app with default settings, same broker and worker flags, with
+  1, 2 and 4 worker processes;
 - round-trip latency (send -> result) p50/p95/p99 of one task, same pair;
-- the cost of progress reports: the demo walk of STEPS steps against the
-  same loop without reports.
+- the cost of progress reports: the demo walk against the same loop without
+  reports;
+- the web tier under gunicorn (2 sync workers): POST /tasks and
+  GET /tasks/<id> against a bare Flask endpoint doing the same Redis work,
+  with 10 and 100 concurrent clients polling.
 
-It prints a table of medians and ratios, then one JSON line. Ratios matter
-more than times: the machine is noisy.
+It prints tables of medians and ratios, then one JSON line. Read the ratios:
+the machine is noisy.
 """
 
 import argparse
@@ -26,8 +30,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import urllib.request
+from collections import Counter
 from pathlib import Path
 
+from celery import Celery
 from cookiecutter.main import cookiecutter
 
 HERE = Path(__file__).resolve().parent
@@ -37,13 +44,144 @@ from support import (  # noqa: E402 (after the path is set)
     REPO,
     ManagedProcess,
     clean_env,
+    free_port,
     private_redis,
     shared_project_venv,
+    wait_for_port,
     wait_until,
 )
 
-SETUPS = ("template_app", "plain_app")
-WORKER_FLAGS = ["--pool", "prefork", "--concurrency", "2", "-l", "WARNING"]
+WORKERS = {"template": "template_app", "plain": "plain_app"}
+WEB_APPS = {"template": "wsgi:app", "bare": "bare_web:app"}
+
+
+class Bench:
+    """The baked project, its venv and Redis: what every measurement needs."""
+
+    def __init__(self, options, venv, project: Path, redis_url: str, folder: Path):
+        self.options, self.venv, self.project = options, venv, project
+        self.redis_url, self.folder = redis_url, folder
+        self.env = clean_env(
+            venv,
+            project,
+            PYTHONPATH=f"{project}{os.pathsep}{HERE}",
+            APP_ENV="production",
+            SECRET_KEY=secrets.token_urlsafe(48),
+            CELERY_BROKER_URL=redis_url,
+            BENCH_REDIS_URL=redis_url,
+        )
+
+    def start(self, name: str, *command: str) -> ManagedProcess:
+        return ManagedProcess(
+            [str(self.venv.bin(command[0])), *command[1:]],
+            cwd=self.project,
+            env=self.env,
+            log=self.folder / f"{name}.log",
+        ).start()
+
+    def run(self, *command: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(self.venv.bin(command[0])), *command[1:]],
+            cwd=self.project,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=check,
+        )
+
+    def flush(self) -> None:
+        Celery(broker=self.redis_url, backend=self.redis_url).backend.client.flushdb()
+
+    def worker_run(self, setup: str, concurrency: int, full: bool) -> dict:
+        """Start `setup`'s worker, run the client against it, stop it."""
+        module = WORKERS[setup]
+        worker = self.start(
+            f"worker-{setup}",
+            "celery",
+            "-A",
+            f"{module}.celery",
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            str(concurrency),
+            "-l",
+            "WARNING",
+        )
+        try:
+            wait_until(
+                lambda: (
+                    self.run(
+                        "celery",
+                        "-A",
+                        f"{module}.celery",
+                        "inspect",
+                        "ping",
+                        check=False,
+                    ).returncode
+                    == 0
+                ),
+                timeout=60,
+                message=f"{setup} worker did not answer: {worker.log_text()}",
+            )
+            trips = self.options.round_trips if full else 5
+            steps = self.options.steps if full and setup == "template" else 0
+            client = [str(HERE / "measure.py"), module, str(self.options.tasks)]
+            return json.loads(
+                self.run("python", *client, str(trips), str(steps)).stdout
+            )
+        finally:
+            worker.stop()
+            self.flush()
+
+    def web_run(self, server: str) -> dict:
+        """Serve `server` with gunicorn and load it: POST, then GET polling."""
+        port = free_port()
+        web = self.start(
+            f"web-{server}",
+            "gunicorn",
+            "--workers",
+            "2",
+            "--bind",
+            f"127.0.0.1:{port}",
+            WEB_APPS[server],
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_for_port("127.0.0.1", port, timeout=60)
+            status_url = self.finished_task(base)
+            results = {"post": self.load("POST", f"{base}/tasks", 16)}
+            for clients in (10, 100):
+                results[f"get_{clients}"] = self.load("GET", base + status_url, clients)
+            return results
+        finally:
+            web.stop()
+            self.flush()
+
+    def finished_task(self, base: str) -> str:
+        """Start a task over HTTP and store its result: what a poll then reads."""
+        request = urllib.request.Request(
+            f"{base}/tasks",
+            data=b"{}",
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer = json.load(response)
+        backend = Celery(broker=self.redis_url, backend=self.redis_url).backend
+        backend.store_result(answer["id"], {"current": 1, "total": 1}, "SUCCESS")
+        return answer["status_url"]
+
+    def load(self, method: str, url: str, clients: int) -> dict:
+        requests = max(self.options.requests, clients * 4)
+        command = [sys.executable, str(HERE / "load.py"), method, url]
+        completed = subprocess.run(
+            [*command, str(requests), str(clients)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(completed.stdout)
 
 
 def main() -> None:
@@ -54,12 +192,12 @@ def main() -> None:
         project = Path(cookiecutter(str(REPO), no_input=True, output_dir=folder))
         redis = private_redis(folder)
         try:
-            runs = measure_rounds(options, venv, project, redis.url, folder)
+            bench = Bench(options, venv, project, redis.url, folder)
+            report = run_rounds(bench)
         finally:
             redis.stop()
-    summary = summarise(runs)
-    print_table(summary, options)
-    print(json.dumps({"benchmark": "flask-celery", **vars(options), **summary}))
+    print_tables(report, options)
+    print(json.dumps({"benchmark": "flask-celery", **vars(options), **report}))
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -69,105 +207,80 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--round-trips", type=int, default=300)
     parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--requests", type=int, default=2000)
     options = parser.parse_args()
     if options.smoke:
         options.rounds, options.tasks, options.round_trips = 1, 50, 20
-        options.steps = 50
+        options.steps, options.requests = 50, 100
     return options
 
 
-def measure_rounds(options, venv, project: Path, redis_url: str, folder: Path):
-    """Each setup's measurements, one per round, run in A B B A order."""
-    runs: dict[str, list[dict]] = {setup: [] for setup in SETUPS}
-    for number in range(options.rounds):
-        order = SETUPS if number % 2 == 0 else SETUPS[::-1]
-        for setup in order:
-            runs[setup].append(
-                measure(setup, options, venv, project, redis_url, folder)
-            )
-    return runs
+def run_rounds(bench: Bench) -> dict:
+    """Medians over the rounds of every measurement, pairs interleaved."""
+    samples: dict[str, list[dict]] = {}
+
+    def record(name: str, result: dict) -> None:
+        samples.setdefault(name, []).append(result)
+
+    for number in range(bench.options.rounds):
+        flip = number % 2 == 1
+        for concurrency in (1, 2, 4):
+            for setup in reversed(WORKERS) if flip else WORKERS:
+                full = concurrency == 2
+                record(
+                    f"{setup}-c{concurrency}",
+                    bench.worker_run(setup, concurrency, full),
+                )
+        for server in reversed(WEB_APPS) if flip else WEB_APPS:
+            record(f"web-{server}", bench.web_run(server))
+    return {name: medians(results) for name, results in samples.items()}
 
 
-def measure(setup: str, options, venv, project, redis_url: str, folder: Path):
-    """Start `setup`'s worker, run the client, stop the worker."""
-    env = clean_env(
-        venv,
-        project,
-        PYTHONPATH=f"{project}{os.pathsep}{HERE}",
-        APP_ENV="production",
-        SECRET_KEY=secrets.token_urlsafe(48),
-        CELERY_BROKER_URL=redis_url,
-        BENCH_REDIS_URL=redis_url,
-    )
-    command = [str(venv.bin("celery")), "-A", f"{setup}.celery", "worker"]
-    worker = ManagedProcess(
-        [*command, *WORKER_FLAGS], cwd=project, env=env, log=folder / f"{setup}.log"
-    ).start()
-    try:
-        ping = [str(venv.bin("celery")), "-A", f"{setup}.celery", "inspect", "ping"]
-        wait_until(
-            lambda: run(ping, project, env, check=False).returncode == 0,
-            timeout=60,
-            message=f"{setup} worker did not answer: {worker.log_text()}",
+def medians(results: list[dict]) -> dict:
+    """The median of each number across rounds; status codes are summed."""
+    merged = {}
+    for key, value in results[0].items():
+        if key == "codes":
+            merged[key] = dict(sum((Counter(r[key]) for r in results), Counter()))
+        elif isinstance(value, dict):
+            merged[key] = medians([r[key] for r in results])
+        else:
+            merged[key] = statistics.median(r[key] for r in results)
+    return merged
+
+
+def print_tables(report: dict, options) -> None:
+    print(f"{options.rounds} rounds; medians. ratio = template / yardstick")
+    print(f"\n{'worker (prefork)':28}{'template':>12}{'plain':>12}{'ratio':>8}")
+    for concurrency in (1, 2, 4):
+        row(
+            f"throughput -c {concurrency} (tasks/s)",
+            report,
+            f"c{concurrency}",
+            "throughput",
         )
-        steps = options.steps if setup == "template_app" else 0
-        client = [str(venv.python), str(HERE / "measure.py"), setup]
-        client += [str(options.tasks), str(options.round_trips), str(steps)]
-        return json.loads(run(client, project, env).stdout)
-    finally:
-        worker.stop()
-        run([str(venv.python), "-c", FLUSH], project, env)
-
-
-FLUSH = (
-    "import os, redis; redis.Redis.from_url(os.environ['BENCH_REDIS_URL']).flushdb()"
-)
-
-
-def run(command, cwd, env, check=True) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        command, cwd=cwd, env=env, capture_output=True, text=True, check=check
-    )
-
-
-def summarise(runs: dict[str, list[dict]]) -> dict:
-    """Medians per setup, and the template's ratios against plain Celery."""
-    median = {
-        setup: {key: statistics.median(r[key] for r in results) for key in results[0]}
-        for setup, results in runs.items()
-    }
-    template, plain = median["template_app"], median["plain_app"]
-    steps_ms = template["walk_reported_ms"] - template["walk_quiet_ms"]
-    return {
-        "template": template,
-        "plain": plain,
-        "throughput_ratio": template["throughput"] / plain["throughput"],
-        "p50_ratio": template["p50"] / plain["p50"],
-        "p99_ratio": template["p99"] / plain["p99"],
-        "progress_cost_ms": steps_ms,
-    }
-
-
-def print_table(summary: dict, options) -> None:
-    template, plain = summary["template"], summary["plain"]
-    rows = [
-        ("throughput (tasks/s)", "throughput"),
-        ("round trip p50 (ms)", "p50"),
-        ("round trip p95 (ms)", "p95"),
-        ("round trip p99 (ms)", "p99"),
-    ]
+    for key in ("p50", "p95", "p99"):
+        row(f"round trip {key} (ms)", report, "c2", key)
+    walk = report["template-c2"]
     print(
-        f"{options.rounds} rounds, {options.tasks} tasks, {options.round_trips} trips"
+        f"progress: walk of {options.steps} steps {walk['walk_reported_ms']:.1f} ms, "
+        f"same loop without reports {walk['walk_quiet_ms']:.1f} ms"
     )
-    print(f"{'':24}{'template':>12}{'plain':>12}{'ratio':>8}")
-    for label, key in rows:
-        value = template[key] / plain[key]
-        print(f"{label:24}{template[key]:12.1f}{plain[key]:12.1f}{value:8.2f}")
-    print(
-        f"progress reports: walk of {options.steps} steps "
-        f"{template['walk_reported_ms']:.1f} ms, without reports "
-        f"{template['walk_quiet_ms']:.1f} ms"
-    )
+    template, bare = report["web-template"], report["web-bare"]
+    print(f"\n{'web (gunicorn -w 2)':28}{'template':>12}{'bare':>12}{'ratio':>8}")
+    for name, label in [("post", "POST /tasks"), ("get_10", "GET, 10 pollers")]:
+        for key, unit in (("rps", "req/s"), ("p99", "p99 ms")):
+            line(f"{label} {unit}", template[name][key], bare[name][key])
+    for key, unit in (("rps", "req/s"), ("p99", "p99 ms")):
+        line(f"GET, 100 pollers {unit}", template["get_100"][key], bare["get_100"][key])
+
+
+def row(label: str, report: dict, suffix: str, key: str) -> None:
+    line(label, report[f"template-{suffix}"][key], report[f"plain-{suffix}"][key])
+
+
+def line(label: str, ours: float, theirs: float) -> None:
+    print(f"{label:28}{ours:12.1f}{theirs:12.1f}{ours / theirs:8.2f}")
 
 
 if __name__ == "__main__":

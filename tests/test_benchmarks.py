@@ -21,6 +21,12 @@ def test_benchmark_smoke_run_prints_its_table_and_json():
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     report = json.loads(completed.stdout.strip().splitlines()[-1])
-    for key in ("throughput_ratio", "p50_ratio", "p99_ratio", "progress_cost_ms"):
-        assert isinstance(report[key], float)
-    assert "throughput (tasks/s)" in completed.stdout
+    for setup in ("template", "plain"):
+        for concurrency in (1, 2, 4):
+            assert report[f"{setup}-c{concurrency}"]["throughput"] > 0
+    assert report["template-c2"]["walk_reported_ms"] > 0
+    for server in ("template", "bare"):
+        web = report[f"web-{server}"]
+        assert set(web["post"]["codes"]) == {"202"}
+        assert set(web["get_100"]["codes"]) == {"200"}
+    assert "throughput -c 2 (tasks/s)" in completed.stdout
