@@ -160,10 +160,13 @@ class Inbox:
 
 
 @contextmanager
-def smtp_server(reply: str | None = None) -> Iterator[Inbox]:
-    """An aiosmtpd server on a free port; it answers `reply` to every message."""
+def smtp_server(reply: str | None = None, **options: object) -> Iterator[Inbox]:
+    """An aiosmtpd server on a free port; it answers `reply` to every message.
+
+    `options` go to aiosmtpd's Controller (TLS, authentication).
+    """
     inbox = Inbox(free_port(), reply)
-    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
+    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port, **options)
     controller.start()
     try:
         yield inbox

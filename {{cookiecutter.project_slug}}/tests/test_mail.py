@@ -1,9 +1,12 @@
 """Sending mail over SMTP, against a real SMTP server (aiosmtpd)."""
 
 import smtplib
+import ssl
 from contextlib import ExitStack
 
 import pytest
+import trustme
+from aiosmtpd.smtp import AuthResult
 from conftest import Inbox, free_port, smtp_server
 
 from app.mail import TemporaryMailError, build_message, send_message
@@ -77,3 +80,52 @@ def test_testing_config_keeps_mail_in_the_outbox(app):
     [message] = app.extensions["mail_outbox"]
     assert message["To"] == "ada@example.com"
     assert message["Subject"] == f"Welcome to {app.config['PROJECT_NAME']}"
+
+
+@pytest.fixture
+def server_tls(tmp_path, monkeypatch) -> ssl.SSLContext:
+    """A server certificate from a throwaway authority that the client trusts."""
+    authority = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    authority.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    return context
+
+
+def accept_ada(server, session, envelope, mechanism, auth_data) -> AuthResult:
+    """Logins for the tests: ada / secret."""
+    return AuthResult(
+        success=(auth_data.login, auth_data.password) == (b"ada", b"secret")
+    )
+
+
+def point_at(app, inbox: Inbox, **settings) -> None:
+    app.config.update(
+        MAIL_BACKEND="smtp", MAIL_SERVER="127.0.0.1", MAIL_PORT=inbox.port, **settings
+    )
+
+
+def test_starttls_and_login(app, server_tls):
+    """MAIL_USE_TLS upgrades the connection, then logs in, then sends."""
+    with smtp_server(
+        tls_context=server_tls,
+        require_starttls=True,
+        authenticator=accept_ada,
+        auth_require_tls=True,
+    ) as inbox:
+        point_at(
+            app, inbox, MAIL_USE_TLS=True, MAIL_USERNAME="ada", MAIL_PASSWORD="secret"
+        )
+        with app.app_context():
+            send_message(welcome(app))
+    assert len(inbox.messages) == 1
+
+
+def test_implicit_tls(app, server_tls):
+    """MAIL_USE_SSL speaks TLS from the first byte (port 465 style)."""
+    with smtp_server(ssl_context=server_tls) as inbox:
+        point_at(app, inbox, MAIL_USE_SSL=True)
+        with app.app_context():
+            send_message(welcome(app))
+    assert len(inbox.messages) == 1
