@@ -1,12 +1,14 @@
-// The progress page: each submit starts a task (POST /tasks) and adds a row
-// whose <progress> follows the task by polling its status URL until the task
-// reaches a final state. Polling starts fast and backs off while nothing
-// changes; a queued task (no progress yet) keeps being polled.
+// The progress page: each submit starts a task (POST to the form's
+// data-tasks-url) and adds a row whose <progress> follows the task by polling
+// its status URL until the task reaches a final state. Polling starts fast
+// and backs off while nothing changes; a queued task (no numbers yet) and a
+// task queue that is down for a while (503) keep being polled.
 "use strict";
 
 const FINAL_STATES = new Set(["SUCCESS", "FAILURE", "REVOKED"]);
 const FIRST_DELAY_MS = 250;
 const MAX_DELAY_MS = 2000;
+const BACK_OFF = 1.5;
 
 const form = document.getElementById("task-form");
 const formError = document.getElementById("form-error");
@@ -25,25 +27,28 @@ form.addEventListener("submit", async (event) => {
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body),
     });
-    follow(addRow(answer.id, answer.status_url));
+    follow(addRow(answer));
   } catch (error) {
     formError.textContent = `Could not start a task: ${error.message}`;
     formError.hidden = false;
   }
 });
 
-// Adds the row of a new task and returns its parts.
-function addRow(taskId, statusUrl) {
+// Adds the row of a task just started and returns its parts.
+function addRow({ id, state, status_url: statusUrl }) {
+  const shortId = id.slice(0, 8);
   const row = document.createElement("li");
   row.className = "task";
-  row.dataset.taskId = taskId;
+  row.dataset.taskId = id;
 
   const label = document.createElement("span");
   label.className = "task-id";
-  label.textContent = `Task ${taskId.slice(0, 8)}`;
+  label.textContent = `Task ${shortId}`;
+  label.title = id;
 
+  // No value yet: the bar is indeterminate until the task reports numbers.
   const bar = document.createElement("progress");
-  bar.setAttribute("aria-label", `Progress of task ${taskId.slice(0, 8)}`);
+  bar.setAttribute("aria-label", `Progress of task ${shortId}`);
 
   const status = document.createElement("span");
   status.className = "task-status";
@@ -51,17 +56,19 @@ function addRow(taskId, statusUrl) {
 
   const cancel = document.createElement("button");
   cancel.type = "button";
+  cancel.className = "task-cancel";
   cancel.textContent = "Cancel";
-  cancel.addEventListener("click", () => requestCancel(task));
+  cancel.setAttribute("aria-label", `Cancel task ${shortId}`);
 
   row.append(label, bar, status, cancel);
   list.prepend(row);
-  const task = { row, bar, status, cancel, statusUrl, delay: FIRST_DELAY_MS };
-  show(task, { state: "PENDING", current: null, total: null });
+  const task = { row, bar, status, cancel, statusUrl, delay: FIRST_DELAY_MS, wake: null };
+  cancel.addEventListener("click", () => requestCancel(task));
+  show(task, { state: state || "PENDING", current: null, total: null });
   return task;
 }
 
-// Polls the task until it reaches a final state, backing off while idle.
+// Polls the task until it reaches a final state or is unknown (404).
 async function follow(task) {
   let last = "";
   for (;;) {
@@ -70,45 +77,67 @@ async function follow(task) {
       show(task, answer);
       if (FINAL_STATES.has(answer.state)) return;
       const now = `${answer.state}:${answer.current}`;
-      task.delay = now === last ? Math.min(task.delay * 1.5, MAX_DELAY_MS) : FIRST_DELAY_MS;
+      task.delay = now === last ? backOff(task.delay) : FIRST_DELAY_MS;
       last = now;
     } catch (error) {
-      task.status.textContent = error.message;
+      // A network error or 5xx (503: task queue down) may pass: keep trying.
+      task.status.textContent = `Error: ${error.message}`;
       if (error.status === 404) return finish(task);
-      task.delay = Math.min(task.delay * 2, MAX_DELAY_MS);
+      task.delay = backOff(task.delay);
     }
-    await sleep(task.delay);
+    await pause(task);
   }
 }
 
 // Shows a status answer: bar, state attributes and a line of text.
-function show(task, answer) {
-  const { state, current, total, error } = answer;
-  task.row.dataset.state = state;
-  task.bar.dataset.state = state;
+function show(task, { state, current, total, error }) {
+  const { row, bar, status } = task;
+  row.dataset.state = state;
+  bar.dataset.state = state;
   if (Number.isInteger(total)) {
-    task.bar.max = total;
-    task.bar.value = state === "SUCCESS" ? total : current ?? 0;
+    bar.max = total;
+    bar.value = current ?? 0;
   }
-  const progress = Number.isInteger(total) ? ` ${current ?? 0}/${total}` : "";
-  task.status.textContent = error ? `${state}: ${error}` : `${state}${progress}`;
+  if (state === "SUCCESS") bar.value = bar.max;
+  const numbers = Number.isInteger(total) ? ` ${current ?? 0}/${total}` : "";
+  status.textContent = error ? `${state}: ${error}` : `${state}${numbers}`;
   if (FINAL_STATES.has(state)) finish(task);
 }
 
+// Polling is over: nothing to cancel, and a bar still without a value must
+// stop its indeterminate "still working" animation.
 function finish(task) {
   task.cancel.disabled = true;
+  if (!task.bar.hasAttribute("value")) task.bar.value = 0;
 }
 
+// Asks the server to stop the task; polling shows when it is REVOKED.
 async function requestCancel(task) {
   task.cancel.disabled = true;
   try {
     await requestJSON(task.statusUrl, { method: "DELETE" });
     task.status.textContent = "Cancelling…";
     task.delay = FIRST_DELAY_MS;
+    if (task.wake) task.wake();
   } catch (error) {
     task.status.textContent = `Could not cancel: ${error.message}`;
-    task.cancel.disabled = false;
+    task.cancel.disabled = FINAL_STATES.has(task.row.dataset.state);
   }
+}
+
+function backOff(delay) {
+  return Math.min(delay * BACK_OFF, MAX_DELAY_MS);
+}
+
+// Waits task.delay ms; task.wake() ends the wait early (after a cancel).
+function pause(task) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, task.delay);
+    task.wake = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+  });
 }
 
 // fetch() that returns the JSON body, or throws an Error carrying the
@@ -122,8 +151,4 @@ async function requestJSON(url, options = {}) {
     throw error;
   }
   return body;
-}
-
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
