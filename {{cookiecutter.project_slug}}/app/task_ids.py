@@ -8,6 +8,7 @@ the task's result expires.
 """
 
 import uuid
+from functools import lru_cache
 
 from flask import current_app
 from itsdangerous import BadSignature, TimestampSigner
@@ -20,7 +21,9 @@ def issue_task_id() -> str:
 
 def was_issued(task_id: str) -> bool:
     """True if this app issued `task_id` and its result has not expired."""
-    max_age = current_app.extensions["celery"].conf.result_expires
+    # Read from the Flask config: Celery's own settings lookup is slower, and
+    # a status poll runs this on every request.
+    max_age = current_app.config["CELERY"]["result_expires"]
     try:
         signer().unsign(task_id, max_age=max_age)
     except BadSignature:
@@ -29,4 +32,10 @@ def was_issued(task_id: str) -> bool:
 
 
 def signer() -> TimestampSigner:
-    return TimestampSigner(current_app.config["SECRET_KEY"], salt="task-id")
+    return signer_for(current_app.config["SECRET_KEY"])
+
+
+@lru_cache(maxsize=4)
+def signer_for(secret_key: str) -> TimestampSigner:
+    """One signer per key, built once: a status poll checks an id each time."""
+    return TimestampSigner(secret_key, salt="task-id")
