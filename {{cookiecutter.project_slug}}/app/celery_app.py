@@ -4,10 +4,10 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery, Task
-from celery.backends.redis import RedisBackend
 from flask import Flask
 
 EMBEDDED_BROKER_URL = "filesystem://"
+REDIS_SCHEMES = ("redis://", "rediss://")
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -43,13 +43,16 @@ def celery_settings(app: Flask) -> dict[str, Any]:
     """Celery's settings from the Flask config, with the broker resolved."""
     broker_url = app.config["CELERY_BROKER_URL"]
     result_backend = app.config["CELERY_RESULT_BACKEND"] or broker_url
-    if result_backend.startswith(("redis://", "rediss://")):
-        result_backend = f"{__name__}:PolledRedisBackend+{result_backend}"
+    # On Redis, the stock classes minus two costs per task (app/celery_redis.py).
+    if result_backend.startswith(REDIS_SCHEMES):
+        result_backend = f"app.celery_redis:PolledRedisBackend+{result_backend}"
     settings = {
         **app.config["CELERY"],
         "broker_url": broker_url,
         "result_backend": result_backend,
     }
+    if broker_url.startswith(REDIS_SCHEMES):
+        settings["broker_transport"] = "app.celery_redis:RedisTransport"
     if broker_url == EMBEDDED_BROKER_URL:
         settings.update(embedded_settings(Path(app.instance_path) / "celery"))
     return settings
@@ -76,18 +79,3 @@ def embedded_settings(folder: Path) -> dict[str, Any]:
         },
         "result_backend": results.as_uri(),
     }
-
-
-class PolledRedisBackend(RedisBackend):
-    """Celery's Redis result store, minus the wait-for-result subscription.
-
-    Stock Celery subscribes to a task's result channel each time it sends
-    the task, in case the sender waits for the result. Nothing here waits:
-    pages poll GET /tasks/<id>. Skipping it saves a round trip per task,
-    and when Redis is down sending fails fast instead of retrying the
-    subscription for seconds. `AsyncResult.get()` still works: it subscribes
-    when it is called.
-    """
-
-    def on_task_call(self, producer, task_id: str) -> None:
-        pass

@@ -1,0 +1,62 @@
+"""Celery's Redis broker transport and result store, minus two costs per task.
+
+Both are stock Celery/kombu classes with one method changed; each change is
+measured by `benchmarks/bench.py` in the template's repository.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from celery.backends.redis import RedisBackend
+from kombu.transport import redis
+from redis import Redis
+
+
+class RedisChannel(redis.Channel):
+    """Kombu's Redis channel, reusing one client instead of building one a call.
+
+    Kombu builds a fresh `redis.Redis` client for each bookkeeping call: to
+    record a delivered message as unacknowledged, to acknowledge it, and to
+    publish one. Building a client costs more than the Redis command it
+    sends, and the worker's main process does it twice per task. Redis
+    clients are thread-safe (each command borrows a connection from the
+    pool), so one per connection pool serves every call; a new pool (after
+    a fork or a reconnect) gets a new client. Delivery and acknowledgement
+    are unchanged: only where the client comes from differs.
+    """
+
+    _shared_client: Redis | None = None
+
+    @contextmanager
+    def conn_or_acquire(self, client: Redis | None = None) -> Iterator[Redis]:
+        if client:
+            yield client
+            return
+        pool = self.pool
+        if (
+            self._shared_client is None
+            or self._shared_client.connection_pool is not pool
+        ):
+            self._shared_client = self._create_client()
+        yield self._shared_client
+
+
+class RedisTransport(redis.Transport):
+    """The `redis://` transport with the channel above."""
+
+    Channel = RedisChannel
+
+
+class PolledRedisBackend(RedisBackend):
+    """Celery's Redis result store, minus the wait-for-result subscription.
+
+    Stock Celery subscribes to a task's result channel each time it sends
+    the task, in case the sender waits for the result. Nothing here waits:
+    pages poll GET /tasks/<id>. Skipping it saves a round trip per task,
+    and when Redis is down sending fails fast instead of retrying the
+    subscription for seconds. `AsyncResult.get()` still works: it subscribes
+    when it is called.
+    """
+
+    def on_task_call(self, producer, task_id: str) -> None:
+        pass

@@ -1,0 +1,82 @@
+"""The Redis transport that reuses one client: same delivery, fewer clients."""
+
+import uuid
+
+import pytest
+from kombu import Connection, Queue
+
+from app import create_app
+from app.celery_redis import RedisChannel, RedisTransport
+
+
+@pytest.fixture
+def redis_url(broker_urls: dict) -> str:
+    """A real Redis: the result store is Redis whichever broker is chosen."""
+    return broker_urls["CELERY_RESULT_BACKEND"]
+
+
+@pytest.fixture
+def connection(redis_url: str):
+    with Connection(redis_url, transport=RedisTransport) as connection:
+        yield connection
+
+
+def test_a_redis_broker_gets_the_transport(redis_url):
+    celery = create_app("testing", {"CELERY_BROKER_URL": redis_url}).extensions[
+        "celery"
+    ]
+    with celery.connection_for_write() as connection:
+        assert isinstance(connection.default_channel, RedisChannel)
+
+
+def test_messages_are_acknowledged_through_one_client(connection):
+    queue = Queue(f"test-{uuid.uuid4().hex}")
+    channel = connection.default_channel
+    with connection.Producer() as producer:
+        for number in range(5):
+            producer.publish({"n": number}, routing_key=queue.name, declare=[queue])
+    received = []
+    clients = set()
+
+    def on_message(body, message):
+        message.ack()
+        received.append(body["n"])
+        with channel.conn_or_acquire() as client:
+            clients.add(id(client))
+
+    with connection.Consumer(queue, callbacks=[on_message]):
+        while len(received) < 5:
+            connection.drain_events(timeout=5)
+    assert sorted(received) == [0, 1, 2, 3, 4]
+    assert len(clients) == 1
+    with channel.conn_or_acquire() as client:
+        assert client.hlen(channel.unacked_key) == 0
+    queue(channel).delete()
+
+
+def test_an_unacknowledged_message_is_delivered_again(redis_url):
+    """Reliability is Kombu's: a message taken but never acked comes back."""
+    queue = Queue(f"test-{uuid.uuid4().hex}")
+    with Connection(redis_url, transport=RedisTransport) as connection:
+        with connection.Producer() as producer:
+            producer.publish({"n": 1}, routing_key=queue.name, declare=[queue])
+        message = queue(connection.default_channel).get(no_ack=False)
+        assert message.payload == {"n": 1}
+        # Closing without an ack, as a worker that stops does.
+    with Connection(redis_url, transport=RedisTransport) as connection:
+        again = queue(connection.default_channel).get(no_ack=False)
+        assert again is not None and again.payload == {"n": 1}
+        again.ack()
+        queue(connection.default_channel).delete()
+
+
+def test_a_new_pool_gets_a_new_client(connection):
+    """After a fork or a reconnect the channel's pool is new: so is the client."""
+    channel = connection.default_channel
+    with channel.conn_or_acquire() as before:
+        pass
+    channel._after_fork()
+    with channel.conn_or_acquire() as after:
+        assert after is not before
+        assert after.connection_pool is channel.pool
+        assert after.ping()
