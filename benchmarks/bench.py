@@ -16,7 +16,9 @@ redis-server on a free port, and measures, in alternating rounds (A B, B A,
   reports;
 - the web tier under gunicorn (2 sync workers): POST /tasks and
   GET /tasks/<id> against a bare Flask endpoint doing the same Redis work,
-  with 10 and 100 concurrent clients polling.
+  with 10 and 100 concurrent clients polling;
+- the time to bake the default project, and (full run only, unless
+  --no-suite) the wall time of the template's own test suite.
 
 It prints tables of medians and ratios, then one JSON line. Read the ratios:
 the machine is noisy.
@@ -25,11 +27,13 @@ the machine is noisy.
 import argparse
 import json
 import os
+import re
 import secrets
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -189,15 +193,47 @@ def main() -> None:
     venv = shared_project_venv(REPO / ".cache")
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
+        report = {"bake_s": bake_seconds(folder, 1 if options.smoke else 5)}
         project = Path(cookiecutter(str(REPO), no_input=True, output_dir=folder))
         redis = private_redis(folder)
         try:
             bench = Bench(options, venv, project, redis.url, folder)
-            report = run_rounds(bench)
+            report.update(run_rounds(bench))
         finally:
             redis.stop()
+    if options.run_suite:
+        report["suite"] = suite_time()
     print_tables(report, options)
     print(json.dumps({"benchmark": "flask-celery", **vars(options), **report}))
+
+
+def bake_seconds(folder: Path, bakes: int) -> float:
+    """Median seconds to bake the default project (hooks included)."""
+    times = []
+    for number in range(bakes):
+        started = time.perf_counter()
+        cookiecutter(str(REPO), no_input=True, output_dir=folder / f"bake-{number}")
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def suite_time() -> dict:
+    """Wall time of the template's test suite, run as scripts/test runs it."""
+    started = time.perf_counter()
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", "-n", "2", "-q", "-p", "no:cacheprovider"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.perf_counter() - started
+    summary = completed.stdout.strip().splitlines()[-1] if completed.stdout else ""
+    passed = re.search(r"(\d+) passed", summary)
+    return {
+        "seconds": seconds,
+        "passed": int(passed[1]) if passed else 0,
+        "exit_code": completed.returncode,
+    }
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -208,10 +244,16 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--round-trips", type=int, default=300)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument(
+        "--no-suite",
+        dest="run_suite",
+        action="store_false",
+        help="skip timing the template's test suite (about 3 minutes)",
+    )
     options = parser.parse_args()
     if options.smoke:
         options.rounds, options.tasks, options.round_trips = 1, 50, 20
-        options.steps, options.requests = 50, 100
+        options.steps, options.requests, options.run_suite = 50, 100, False
     return options
 
 
@@ -266,6 +308,13 @@ def print_tables(report: dict, options) -> None:
         f"progress: walk of {options.steps} steps {walk['walk_reported_ms']:.1f} ms, "
         f"same loop without reports {walk['walk_quiet_ms']:.1f} ms"
     )
+    print(f"bake of the default project: {report['bake_s']:.2f} s")
+    if "suite" in report:
+        suite = report["suite"]
+        print(
+            f"template test suite (pytest -n 2): {suite['seconds']:.0f} s, "
+            f"{suite['passed']} passed, exit code {suite['exit_code']}"
+        )
     template, bare = report["web-template"], report["web-bare"]
     print(f"\n{'web (gunicorn -w 2)':28}{'template':>12}{'bare':>12}{'ratio':>8}")
     for name, label in [("post", "POST /tasks"), ("get_10", "GET, 10 pollers")]:
