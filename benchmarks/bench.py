@@ -240,10 +240,10 @@ def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny, to check it runs")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--tasks", type=int, default=2000)
-    parser.add_argument("--round-trips", type=int, default=300)
+    parser.add_argument("--tasks", type=int, default=4000)
+    parser.add_argument("--round-trips", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=6000)
     parser.add_argument(
         "--no-suite",
         dest="run_suite",
@@ -258,7 +258,12 @@ def parse_arguments() -> argparse.Namespace:
 
 
 def run_rounds(bench: Bench) -> dict:
-    """Medians over the rounds of every measurement, pairs interleaved."""
+    """Medians over the rounds of every measurement, pairs interleaved.
+
+    Ratios are the median of each round's own ratio (template / yardstick,
+    measured next to each other), which cancels drift between rounds better
+    than a ratio of medians.
+    """
     samples: dict[str, list[dict]] = {}
 
     def record(name: str, result: dict) -> None:
@@ -275,7 +280,31 @@ def run_rounds(bench: Bench) -> dict:
                 )
         for server in reversed(WEB_APPS) if flip else WEB_APPS:
             record(f"web-{server}", bench.web_run(server))
-    return {name: medians(results) for name, results in samples.items()}
+    report = {name: medians(results) for name, results in samples.items()}
+    pairs = {f"c{n}": (f"template-c{n}", f"plain-c{n}") for n in (1, 2, 4)}
+    pairs["web"] = ("web-template", "web-bare")
+    report["ratios"] = {
+        pair: paired_ratios(samples[ours], samples[theirs])
+        for pair, (ours, theirs) in pairs.items()
+    }
+    return report
+
+
+def paired_ratios(ours: list[dict], theirs: list[dict]) -> dict:
+    """The median over rounds of ours / theirs, for each number both have."""
+    ratios = {}
+    for key, value in theirs[0].items():
+        if key == "codes" or key not in ours[0]:
+            continue
+        if isinstance(value, dict):
+            ratios[key] = paired_ratios(
+                [o[key] for o in ours], [t[key] for t in theirs]
+            )
+        else:
+            ratios[key] = statistics.median(
+                o[key] / t[key] for o, t in zip(ours, theirs, strict=True)
+            )
+    return ratios
 
 
 def medians(results: list[dict]) -> dict:
@@ -292,17 +321,25 @@ def medians(results: list[dict]) -> dict:
 
 
 def print_tables(report: dict, options) -> None:
-    print(f"{options.rounds} rounds; medians. ratio = template / yardstick")
+    ratios = report["ratios"]
+    print(f"{options.rounds} rounds; medians; ratio = template / yardstick,")
+    print("the median of each round's ratio")
     print(f"\n{'worker (prefork)':28}{'template':>12}{'plain':>12}{'ratio':>8}")
     for concurrency in (1, 2, 4):
-        row(
+        pair = f"c{concurrency}"
+        line(
             f"throughput -c {concurrency} (tasks/s)",
-            report,
-            f"c{concurrency}",
-            "throughput",
+            report[f"template-{pair}"]["throughput"],
+            report[f"plain-{pair}"]["throughput"],
+            ratios[pair]["throughput"],
         )
     for key in ("p50", "p95", "p99"):
-        row(f"round trip {key} (ms)", report, "c2", key)
+        line(
+            f"round trip {key} (ms)",
+            report["template-c2"][key],
+            report["plain-c2"][key],
+            ratios["c2"][key],
+        )
     walk = report["template-c2"]
     print(
         f"progress: walk of {options.steps} steps {walk['walk_reported_ms']:.1f} ms, "
@@ -317,19 +354,22 @@ def print_tables(report: dict, options) -> None:
         )
     template, bare = report["web-template"], report["web-bare"]
     print(f"\n{'web (gunicorn -w 2)':28}{'template':>12}{'bare':>12}{'ratio':>8}")
-    for name, label in [("post", "POST /tasks"), ("get_10", "GET, 10 pollers")]:
+    for name, label in [
+        ("post", "POST /tasks"),
+        ("get_10", "GET, 10 pollers"),
+        ("get_100", "GET, 100 pollers"),
+    ]:
         for key, unit in (("rps", "req/s"), ("p99", "p99 ms")):
-            line(f"{label} {unit}", template[name][key], bare[name][key])
-    for key, unit in (("rps", "req/s"), ("p99", "p99 ms")):
-        line(f"GET, 100 pollers {unit}", template["get_100"][key], bare["get_100"][key])
+            line(
+                f"{label} {unit}",
+                template[name][key],
+                bare[name][key],
+                ratios["web"][name][key],
+            )
 
 
-def row(label: str, report: dict, suffix: str, key: str) -> None:
-    line(label, report[f"template-{suffix}"][key], report[f"plain-{suffix}"][key])
-
-
-def line(label: str, ours: float, theirs: float) -> None:
-    print(f"{label:28}{ours:12.1f}{theirs:12.1f}{ours / theirs:8.2f}")
+def line(label: str, ours: float, theirs: float, ratio: float) -> None:
+    print(f"{label:28}{ours:12.1f}{theirs:12.1f}{ratio:8.2f}")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ def test_benchmark_smoke_run_prints_its_table_and_json():
         web = report[f"web-{server}"]
         assert set(web["post"]["codes"]) == {"202"}
         assert set(web["get_100"]["codes"]) == {"200"}
+    assert report["ratios"]["c2"]["throughput"] > 0
+    assert report["ratios"]["web"]["get_100"]["rps"] > 0
     assert report["bake_s"] > 0
     assert "suite" not in report  # the suite is timed in full runs only
     assert "throughput -c 2 (tasks/s)" in completed.stdout
