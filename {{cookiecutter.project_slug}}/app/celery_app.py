@@ -43,7 +43,8 @@ def celery_settings(app: Flask) -> dict[str, Any]:
     """Celery's settings from the Flask config, with the broker resolved."""
     broker_url = app.config["CELERY_BROKER_URL"]
     result_backend = app.config["CELERY_RESULT_BACKEND"] or broker_url
-    # On Redis, the stock classes minus two costs per task (app/celery_redis.py).
+    # On Redis, Celery's stock classes minus a cost per task each
+    # (app/celery_redis.py).
     if result_backend.startswith(REDIS_SCHEMES):
         result_backend = f"app.celery_redis:PolledRedisBackend+{result_backend}"
     settings = {
@@ -51,7 +52,8 @@ def celery_settings(app: Flask) -> dict[str, Any]:
         "broker_url": broker_url,
         "result_backend": result_backend,
     }
-    if broker_url.startswith(REDIS_SCHEMES):
+    # Not for rediss://: kombu turns TLS on by its own transport's name.
+    if broker_url.startswith("redis://"):
         settings["broker_transport"] = "app.celery_redis:RedisTransport"
     if broker_url == EMBEDDED_BROKER_URL:
         settings.update(embedded_settings(Path(app.instance_path) / "celery"))

@@ -42,7 +42,11 @@ class RedisChannel(redis.Channel):
 
 
 class RedisTransport(redis.Transport):
-    """The `redis://` transport with the channel above."""
+    """The `redis://` transport with the channel above.
+
+    Not for `rediss://`: kombu turns TLS on by its own transport's name, so
+    a TLS broker keeps kombu's transport (see app/celery_app.py).
+    """
 
     Channel = RedisChannel
 

@@ -29,6 +29,14 @@ def test_a_redis_broker_gets_the_transport(redis_url):
         assert isinstance(connection.default_channel, RedisChannel)
 
 
+def test_a_tls_broker_keeps_kombus_own_transport():
+    """rediss:// must keep TLS, which kombu keys on its own transport's name."""
+    app = create_app("testing", {"CELERY_BROKER_URL": "rediss://localhost:6380/0"})
+    with app.extensions["celery"].connection_for_write() as connection:
+        assert connection.transport_cls == "rediss"
+        assert connection.ssl
+
+
 def test_messages_are_acknowledged_through_one_client(connection):
     queue = Queue(f"test-{uuid.uuid4().hex}")
     channel = connection.default_channel
