@@ -5,6 +5,9 @@ from support import run_project
 
 pytestmark = pytest.mark.e2e
 
+# The optional parts bring their own tests (beat, Flower): run them too.
+EVERY_OPTION = {"use_celery_beat": True, "use_flower": True, "use_docker": True}
+
 
 def test_default_bake_passes_its_own_tests(cookies, project_venv):
     """With nothing configured, the suite brings its own Redis and passes."""
@@ -12,11 +15,17 @@ def test_default_bake_passes_its_own_tests(cookies, project_venv):
     run_project(project, project_venv, "python", "-m", "pytest", "-q", timeout=600)
 
 
+def test_bake_with_every_option_passes_its_own_tests(cookies, project_venv):
+    """Beat runs a periodic task; Flower sees the worker, behind a login."""
+    project = bake(cookies, **EVERY_OPTION)
+    run_project(project, project_venv, "python", "-m", "pytest", "-q", timeout=600)
+
+
 def test_rabbitmq_bake_passes_its_own_tests_on_rabbitmq(
     cookies, project_venv, rabbitmq_url, redis_server
 ):
-    """RabbitMQ carries the tasks, Redis keeps the results."""
-    project = bake(cookies, broker="rabbitmq")
+    """RabbitMQ carries the tasks, Redis keeps the results; every option on."""
+    project = bake(cookies, broker="rabbitmq", **EVERY_OPTION)
     run_project(
         project,
         project_venv,

@@ -6,6 +6,8 @@ from typing import Any
 from celery import Celery, Task
 from flask import Flask
 
+from app.celery_redis import Messaging
+
 EMBEDDED_BROKER_URL = "filesystem://"
 REDIS_SCHEMES = ("redis://", "rediss://")
 
@@ -23,7 +25,8 @@ def celery_init_app(app: Flask) -> Celery:
                 return self.run(*args, **kwargs)
 
     settings = celery_settings(app)
-    celery = Celery(app.name, task_cls=FlaskTask)
+    # Celery's messaging, minus a cost per task on Redis (app/celery_redis.py).
+    celery = Celery(app.name, task_cls=FlaskTask, amqp=Messaging)
     celery.config_from_object(settings)
     # Celery itself lets CELERY_BROKER_URL and CELERY_RESULT_BACKEND in the
     # environment override its config. app/config.py reads them already;
@@ -43,8 +46,7 @@ def celery_settings(app: Flask) -> dict[str, Any]:
     """Celery's settings from the Flask config, with the broker resolved."""
     broker_url = app.config["CELERY_BROKER_URL"]
     result_backend = app.config["CELERY_RESULT_BACKEND"] or broker_url
-    # On Redis, Celery's stock classes minus a cost per task each
-    # (app/celery_redis.py).
+    # On Redis, Celery's result store minus a cost per task (same module).
     if result_backend.startswith(REDIS_SCHEMES):
         result_backend = f"app.celery_redis:PolledRedisBackend+{result_backend}"
     settings = {
@@ -52,9 +54,6 @@ def celery_settings(app: Flask) -> dict[str, Any]:
         "broker_url": broker_url,
         "result_backend": result_backend,
     }
-    # Not for rediss://: kombu turns TLS on by its own transport's name.
-    if broker_url.startswith("redis://"):
-        settings["broker_transport"] = "app.celery_redis:RedisTransport"
     if broker_url == EMBEDDED_BROKER_URL:
         settings.update(embedded_settings(Path(app.instance_path) / "celery"))
     return settings

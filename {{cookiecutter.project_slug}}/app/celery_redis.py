@@ -7,6 +7,8 @@ measured by `benchmarks/bench.py` in the template's repository.
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import kombu
+from celery.app.amqp import AMQP
 from celery.backends.redis import RedisBackend
 from kombu.transport import redis
 from redis import Redis
@@ -42,13 +44,30 @@ class RedisChannel(redis.Channel):
 
 
 class RedisTransport(redis.Transport):
-    """The `redis://` transport with the channel above.
-
-    Not for `rediss://`: kombu turns TLS on by its own transport's name, so
-    a TLS broker keeps kombu's transport (see app/celery_app.py).
-    """
+    """The `redis://` transport with the channel above."""
 
     Channel = RedisChannel
+
+
+class Connection(kombu.Connection):
+    """Kombu's connection, with the transport above for `redis://` URLs.
+
+    Picking the class here rather than with Celery's `broker_transport`
+    setting keeps the URL's scheme, so the worker's banner, `as_uri()` and
+    Flower still see `redis://`. `rediss://` keeps kombu's own transport,
+    which turns TLS on by its name.
+    """
+
+    def get_transport_cls(self) -> type:
+        if self.transport_cls == "redis":
+            return RedisTransport
+        return super().get_transport_cls()
+
+
+class Messaging(AMQP):
+    """Celery's messaging layer (its `amqp` class), with the connection above."""
+
+    Connection = Connection
 
 
 class PolledRedisBackend(RedisBackend):

@@ -3,10 +3,11 @@
 import uuid
 
 import pytest
-from kombu import Connection, Queue
+from kombu import Queue
+from kombu.transport import redis
 
 from app import create_app
-from app.celery_redis import RedisChannel, RedisTransport
+from app.celery_redis import Connection, RedisChannel, RedisTransport
 
 
 @pytest.fixture
@@ -17,23 +18,27 @@ def redis_url(broker_urls: dict) -> str:
 
 @pytest.fixture
 def connection(redis_url: str):
-    with Connection(redis_url, transport=RedisTransport) as connection:
+    with Connection(redis_url) as connection:
         yield connection
 
 
-def test_a_redis_broker_gets_the_transport(redis_url):
-    celery = create_app("testing", {"CELERY_BROKER_URL": redis_url}).extensions[
-        "celery"
-    ]
-    with celery.connection_for_write() as connection:
+def broker_connection(broker_url: str) -> Connection:
+    """The connection the app's Celery makes for `broker_url`."""
+    app = create_app("testing", {"CELERY_BROKER_URL": broker_url})
+    return app.extensions["celery"].connection_for_write()
+
+
+def test_a_redis_broker_gets_the_transport_and_keeps_its_url(redis_url):
+    with broker_connection(redis_url) as connection:
         assert isinstance(connection.default_channel, RedisChannel)
+        # What the worker's banner and Flower read.
+        assert connection.as_uri().startswith("redis://")
 
 
 def test_a_tls_broker_keeps_kombus_own_transport():
     """rediss:// must keep TLS, which kombu keys on its own transport's name."""
-    app = create_app("testing", {"CELERY_BROKER_URL": "rediss://localhost:6380/0"})
-    with app.extensions["celery"].connection_for_write() as connection:
-        assert connection.transport_cls == "rediss"
+    with broker_connection("rediss://localhost:6380/0") as connection:
+        assert connection.get_transport_cls() is redis.Transport
         assert connection.ssl
 
 
@@ -63,15 +68,15 @@ def test_messages_are_acknowledged_through_one_client(connection):
 
 
 def test_an_unacknowledged_message_is_delivered_again(redis_url):
-    """Reliability is Kombu's: a message taken but never acked comes back."""
+    """Reliability is kombu's: a message taken but never acked comes back."""
     queue = Queue(f"test-{uuid.uuid4().hex}")
-    with Connection(redis_url, transport=RedisTransport) as connection:
+    with Connection(redis_url) as connection:
         with connection.Producer() as producer:
             producer.publish({"n": 1}, routing_key=queue.name, declare=[queue])
         message = queue(connection.default_channel).get(no_ack=False)
         assert message.payload == {"n": 1}
         # Closing without an ack, as a worker that stops does.
-    with Connection(redis_url, transport=RedisTransport) as connection:
+    with Connection(redis_url) as connection:
         again = queue(connection.default_channel).get(no_ack=False)
         assert again is not None and again.payload == {"n": 1}
         again.ack()
@@ -80,6 +85,7 @@ def test_an_unacknowledged_message_is_delivered_again(redis_url):
 
 def test_a_new_pool_gets_a_new_client(connection):
     """After a fork or a reconnect the channel's pool is new: so is the client."""
+    assert isinstance(connection.transport, RedisTransport)
     channel = connection.default_channel
     with channel.conn_or_acquire() as before:
         pass
