@@ -16,7 +16,7 @@ redis-server on a free port, and measures, in alternating rounds (A B, B A,
   reports;
 - the web tier under gunicorn (2 sync workers): POST /tasks and
   GET /tasks/<id> against a bare Flask endpoint doing the same Redis work,
-  with 10 and 100 concurrent clients polling;
+  with 10 and 100 concurrent clients polling, load from wrk;
 - the time to bake the default project, and (full run only, unless
   --no-suite) the wall time of the template's own test suite.
 
@@ -35,7 +35,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections import Counter
 from pathlib import Path
 
 from celery import Celery
@@ -44,7 +43,8 @@ from cookiecutter.main import cookiecutter
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from support import (  # noqa: E402 (after the path is set)
+from load import wrk  # noqa: E402 (after the path is set)
+from support import (  # noqa: E402
     REPO,
     ManagedProcess,
     clean_env,
@@ -57,6 +57,8 @@ from support import (  # noqa: E402 (after the path is set)
 
 WORKERS = {"template": "template_app", "plain": "plain_app"}
 WEB_APPS = {"template": "wsgi:app", "bare": "bare_web:app"}
+# Numbers summed over rounds, not compared: requests sent, answers failed.
+COUNTS = ("requests", "failed")
 
 
 class Bench:
@@ -177,15 +179,7 @@ class Bench:
         return answer["status_url"]
 
     def load(self, method: str, url: str, clients: int) -> dict:
-        requests = max(self.options.requests, clients * 4)
-        command = [sys.executable, str(HERE / "load.py"), method, url]
-        completed = subprocess.run(
-            [*command, str(requests), str(clients)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return json.loads(completed.stdout)
+        return wrk(method, url, clients, self.options.seconds)
 
 
 def main() -> None:
@@ -243,7 +237,9 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--tasks", type=int, default=4000)
     parser.add_argument("--round-trips", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--requests", type=int, default=6000)
+    parser.add_argument(
+        "--seconds", type=int, default=4, help="of HTTP load, per measurement"
+    )
     parser.add_argument(
         "--no-suite",
         dest="run_suite",
@@ -253,7 +249,7 @@ def parse_arguments() -> argparse.Namespace:
     options = parser.parse_args()
     if options.smoke:
         options.rounds, options.tasks, options.round_trips = 1, 50, 20
-        options.steps, options.requests, options.run_suite = 50, 100, False
+        options.steps, options.seconds, options.run_suite = 50, 1, False
     return options
 
 
@@ -294,7 +290,7 @@ def paired_ratios(ours: list[dict], theirs: list[dict]) -> dict:
     """The median over rounds of ours / theirs, for each number both have."""
     ratios = {}
     for key, value in theirs[0].items():
-        if key == "codes" or key not in ours[0]:
+        if key in COUNTS or key not in ours[0]:
             continue
         if isinstance(value, dict):
             ratios[key] = paired_ratios(
@@ -308,11 +304,11 @@ def paired_ratios(ours: list[dict], theirs: list[dict]) -> dict:
 
 
 def medians(results: list[dict]) -> dict:
-    """The median of each number across rounds; status codes are summed."""
+    """The median of each number across rounds; counts are summed."""
     merged = {}
     for key, value in results[0].items():
-        if key == "codes":
-            merged[key] = dict(sum((Counter(r[key]) for r in results), Counter()))
+        if key in COUNTS:
+            merged[key] = sum(r[key] for r in results)
         elif isinstance(value, dict):
             merged[key] = medians([r[key] for r in results])
         else:

@@ -1,66 +1,61 @@
-"""A small HTTP load generator: REQUESTS requests from CLIENTS threads.
+"""HTTP load with wrk: a C client, so the numbers are the server's, not ours.
 
-    python load.py METHOD URL REQUESTS CLIENTS
-
-Prints JSON: requests per second, p50 and p99 latency (ms), and the status
-codes seen. Same client for every server measured, so ratios are fair even
-where the client itself limits the rate.
+A Python client on the same two cores spends more time parsing an answer
+with more headers than the server spends writing them; wrk does not.
 """
 
-import collections
-import http.client
-import json
-import statistics
-import sys
-import threading
-import time
-from urllib.parse import urlsplit
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+POST_JSON = """
+wrk.method = "POST"
+wrk.body = "{}"
+wrk.headers["Content-Type"] = "application/json"
+"""
+UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def worker(
-    method: str, url: str, count: int, latencies: list, codes: collections.Counter
-):
-    parts = urlsplit(url)
-    body = b"{}" if method == "POST" else None
-    headers = {"Content-Type": "application/json"}
-    for _ in range(count):
-        started = time.perf_counter()
-        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-        connection.request(method, parts.path, body=body, headers=headers)
-        response = connection.getresponse()
-        response.read()
-        connection.close()
-        latencies.append((time.perf_counter() - started) * 1000)
-        codes[response.status] += 1
+def wrk(method: str, url: str, connections: int, seconds: int) -> dict:
+    """Requests per second, p50/p99 latency (ms) and failed answers."""
+    executable = shutil.which("wrk")
+    if executable is None:
+        raise SystemExit("The web benchmark needs wrk: apt-get install -y wrk")
+    command = [executable, "--latency", "-t", "1", "-c", str(connections)]
+    command += ["-d", f"{seconds}s", "--timeout", "10s"]
+    with tempfile.TemporaryDirectory() as scratch:
+        if method == "POST":
+            script = Path(scratch) / "post.lua"
+            script.write_text(POST_JSON)
+            command += ["-s", str(script)]
+        output = subprocess.run(
+            [*command, url], capture_output=True, text=True, check=True
+        ).stdout
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1]),
+        "p50": latency(output, "50%"),
+        "p99": latency(output, "99%"),
+        "requests": int(re.search(r"(\d+) requests in", output)[1]),
+        "failed": failed(output),
+    }
 
 
-def main(method: str, url: str, requests: int, clients: int) -> None:
-    latencies: list[float] = []
-    codes: collections.Counter = collections.Counter()
-    share = requests // clients
-    threads = [
-        threading.Thread(target=worker, args=(method, url, share, latencies, codes))
-        for _ in range(clients)
-    ]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    quantiles = statistics.quantiles(latencies, n=100, method="inclusive")
-    print(
-        json.dumps(
-            {
-                "rps": len(latencies) / elapsed,
-                "p50": statistics.median(latencies),
-                "p99": quantiles[98],
-                "codes": {str(code): n for code, n in codes.items()},
-            }
-        )
-    )
+def latency(output: str, percentile: str) -> float:
+    value, unit = re.search(
+        rf"^\s*{percentile}\s+([\d.]+)(us|ms|s)$", output, re.M
+    ).groups()
+    return float(value) * UNITS_MS[unit]
 
 
-if __name__ == "__main__":
-    method, url, requests, clients = sys.argv[1:]
-    main(method, url, int(requests), int(clients))
+def failed(output: str) -> int:
+    """Non-2xx/3xx answers plus socket errors (connect, read, write, timeout)."""
+    total = 0
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if bad:
+        total += int(bad[1])
+    errors = re.search(r"Socket errors: (.*)", output)
+    if errors:
+        total += sum(int(n) for n in re.findall(r"\d+", errors[1]))
+    return total

@@ -11,6 +11,7 @@ from app.celery_app import celery_init_app
 from app.config import config
 from app.errors import register_error_handlers
 from app.security import set_security_headers
+from app.sessions import SessionInterface
 from app.views import account, health, home, tasks
 
 csrf = CSRFProtect()
@@ -36,6 +37,7 @@ def create_app(
     app.config.update(overrides or {})
     config_class.check(app.config)
 
+    app.session_interface = SessionInterface()
     csrf.init_app(app)
     celery_init_app(app)
     register_error_handlers(app)
