@@ -38,14 +38,20 @@ def remove_github_ci_files(project: Path) -> None:
     remove(project, ".github")
 
 
-def write_env_file(project: Path) -> None:
-    """A local `.env` with a fresh secret; .gitignore keeps it out of git."""
+def write_env_file(project: Path, compose: bool) -> None:
+    """A local `.env` with fresh secrets; .gitignore keeps it out of git.
+
+    With `compose`, it also holds the password of compose.yaml's PostgreSQL.
+    """
+    lines = [
+        "# Local settings of this checkout; not committed (see .gitignore).",
+        "APP_ENV=development",
+        f"SECRET_KEY={secrets.token_urlsafe(48)}",
+    ]
+    if compose:
+        lines.append(f"POSTGRES_PASSWORD={secrets.token_urlsafe(24)}")
     env_file = project / ".env"
-    env_file.write_text(
-        "# Local settings of this checkout; not committed (see .gitignore).\n"
-        "APP_ENV=development\n"
-        f"SECRET_KEY={secrets.token_urlsafe(48)}\n"
-    )
+    env_file.write_text("\n".join(lines) + "\n")
     env_file.chmod(0o600)
 
 
@@ -105,7 +111,7 @@ def main(project: Path, answers: dict) -> None:
         remove_docker_files(project)
     if answers["ci"] != "github":
         remove_github_ci_files(project)
-    write_env_file(project)
+    write_env_file(project, compose=answers["use_docker"])
     record_answers(project, answers)
     record_template(project, answers)
 

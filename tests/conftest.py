@@ -10,7 +10,9 @@ from support import (
     REPO,
     ProjectVenv,
     clean_env,
+    fresh_database,
     port_is_open,
+    postgres_url,
     private_redis,
     shared_project_venv,
 )
@@ -40,8 +42,15 @@ def rabbitmq_url() -> str:
 
 
 @pytest.fixture(scope="module")
-def stack(cookies_session, project_venv, redis_server, tmp_path_factory):
-    """The default bake in production mode: gunicorn, one worker, Redis."""
+def database_url() -> str:
+    """A new PostgreSQL database for one test module, dropped after it."""
+    with fresh_database() as name:
+        yield postgres_url(name)
+
+
+@pytest.fixture(scope="module")
+def stack(cookies_session, project_venv, redis_server, database_url, tmp_path_factory):
+    """The default bake in production mode: gunicorn, one worker, Redis, PostgreSQL."""
     result = cookies_session.bake()
     assert result.exit_code == 0, result.exception
     assert result.exception is None
@@ -52,14 +61,16 @@ def stack(cookies_session, project_venv, redis_server, tmp_path_factory):
         APP_ENV="production",
         SECRET_KEY=secrets.token_urlsafe(48),
         CELERY_BROKER_URL=redis_server,
+        DATABASE_URL=database_url,
     )
     yield from running_stack(project, project_venv, env, tmp_path_factory)
 
 
 def running_stack(project, venv, env, tmp_path_factory):
-    """Start a worker and gunicorn for `project`; stop them and empty Redis."""
+    """Migrate, start a worker and gunicorn for `project`; stop them, empty Redis."""
     running = Stack(project, venv, env, tmp_path_factory.mktemp("logs"))
     try:
+        running.migrate()
         running.start_worker("worker", "--concurrency", "2")
         running.start_web()
         yield running

@@ -10,7 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
-from support import ManagedProcess, free_port, wait_for_port, wait_until
+from support import (
+    ManagedProcess,
+    free_port,
+    run_project,
+    wait_for_port,
+    wait_until,
+)
 
 
 @dataclass
@@ -23,6 +29,18 @@ class Stack:
     log_dir: Path
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
     base_url: str = ""
+
+    def migrate(self) -> None:
+        """`python manage.py db upgrade`: the schema, as a deployment builds it."""
+        run_project(
+            self.project,
+            self.venv,
+            "python",
+            "manage.py",
+            "db",
+            "upgrade",
+            env=self.env,
+        )
 
     def start_worker(self, name: str = "worker", *args: str) -> ManagedProcess:
         """Start `celery worker` and wait until it is ready for tasks."""

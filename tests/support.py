@@ -10,16 +10,28 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+import psycopg
 from cookiecutter.main import cookiecutter
 from filelock import FileLock
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE_PROJECT = REPO / "{{cookiecutter.project_slug}}"
 # Variables a developer's shell may hold that would change a baked project.
-PROJECT_VARIABLES = ("APP_ENV", "SECRET_KEY", "FLASK_APP", "FLASK_DEBUG")
+PROJECT_VARIABLES = (
+    "APP_ENV",
+    "SECRET_KEY",
+    "FLASK_APP",
+    "FLASK_DEBUG",
+    "DATABASE_URL",
+    "TEST_DATABASE_URL",
+)
+# The machine's PostgreSQL server (scripts/test starts one when it is missing);
+# tests create a database of their own on it and drop it after.
+POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER = "127.0.0.1", 5432, "postgres"
 
 
 def free_port() -> int:
@@ -234,3 +246,26 @@ def private_redis(
     process.port = port
     process.url = f"redis://127.0.0.1:{port}/0"
     return process
+
+
+def postgres_url(database: str, port: int = POSTGRES_PORT) -> str:
+    """The URL a baked project takes for `database` on the test server."""
+    return f"postgresql://{POSTGRES_USER}@{POSTGRES_HOST}:{port}/{database}"
+
+
+@contextlib.contextmanager
+def fresh_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database; dropped afterwards. Yields its name."""
+    assert port_is_open(POSTGRES_HOST, POSTGRES_PORT), (
+        f"PostgreSQL is not running on {POSTGRES_HOST}:{POSTGRES_PORT}: "
+        "scripts/test starts it"
+    )
+    name = f"bake_{uuid.uuid4().hex[:16]}"
+    admin = postgres_url("postgres")
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield name
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

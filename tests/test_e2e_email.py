@@ -75,8 +75,10 @@ def smtp():
 
 
 @pytest.fixture(scope="module")
-def stack(cookies_session, project_venv, redis_server, smtp, tmp_path_factory):
-    """The default bake with its mail settings pointed at `smtp`."""
+def stack(
+    cookies_session, project_venv, redis_server, database_url, smtp, tmp_path_factory
+):
+    """The default bake with its mail settings pointed at `smtp`, on PostgreSQL."""
     result = cookies_session.bake()
     assert result.exit_code == 0, result.exception
     project = result.project_path
@@ -87,6 +89,7 @@ def stack(cookies_session, project_venv, redis_server, smtp, tmp_path_factory):
         project,
         APP_ENV="development",
         CELERY_BROKER_URL=redis_server,
+        DATABASE_URL=database_url,
         MAIL_SERVER="127.0.0.1",
         MAIL_PORT=str(smtp.port),
     )
@@ -109,7 +112,7 @@ def new_address() -> str:
     return f"user-{uuid.uuid4().hex[:8]}@example.com"
 
 
-def test_registration_sends_the_welcome_mail(stack, smtp):
+def test_registration_sends_the_confirmation_mail(stack, smtp):
     """A valid post answers at once; the worker delivers the mail, once."""
     address = new_address()
     response = register(stack, address)
@@ -118,8 +121,10 @@ def test_registration_sends_the_welcome_mail(stack, smtp):
     wait_until(lambda: smtp.to(address), timeout=30, message=stack.logs())
     time.sleep(1)
     [message] = smtp.to(address)
-    assert "Welcome" in message["Subject"]
-    assert address in message.get_body(("plain",)).get_content()
+    assert "Confirm" in message["Subject"]
+    text = message.get_body(("plain",)).get_content()
+    assert address in text
+    assert stack.url("/account/confirm/") in text
     assert message.get_body(("html",)) is not None
 
 

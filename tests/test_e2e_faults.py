@@ -42,8 +42,8 @@ def redis(tmp_path):
 
 
 @pytest.fixture
-def stack(project, project_venv, redis, tmp_path):
-    """The project on `redis`, with a worker and gunicorn, not yet started."""
+def stack(project, project_venv, redis, database_url, tmp_path):
+    """The project on `redis` and PostgreSQL, migrated, processes not started."""
     env = clean_env(
         project_venv,
         project,
@@ -51,9 +51,11 @@ def stack(project, project_venv, redis, tmp_path):
         SECRET_KEY=secrets.token_urlsafe(48),
         CELERY_BROKER_URL=redis["server"].url,
         CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT),
+        DATABASE_URL=database_url,
     )
     running = Stack(project, project_venv, env, tmp_path / "logs")
     running.log_dir.mkdir()
+    running.migrate()
     yield running
     running.stop()
 

@@ -1,7 +1,11 @@
-"""Each broker's bake passes its own test suite against real servers."""
+"""Each broker's bake passes its own test suite against real servers.
+
+The default bake runs its tests on SQLite, as a new user would; the others
+on a PostgreSQL database of their own (`TEST_DATABASE_URL`).
+"""
 
 import pytest
-from support import run_project
+from support import fresh_database, postgres_url, run_project
 
 pytestmark = pytest.mark.e2e
 
@@ -15,27 +19,45 @@ def test_default_bake_passes_its_own_tests(cookies, project_venv):
     run_project(project, project_venv, "python", "-m", "pytest", "-q", timeout=600)
 
 
-def test_bake_with_every_option_passes_its_own_tests(cookies, project_venv):
+def test_bake_with_every_option_passes_its_own_tests_on_postgresql(
+    cookies, project_venv
+):
     """Beat runs a periodic task; Flower sees the worker, behind a login."""
     project = bake(cookies, **EVERY_OPTION)
-    run_project(project, project_venv, "python", "-m", "pytest", "-q", timeout=600)
+    with fresh_database() as database:
+        run_project(
+            project,
+            project_venv,
+            "python",
+            "-m",
+            "pytest",
+            "-q",
+            env={"TEST_DATABASE_URL": postgres_url(database)},
+            timeout=600,
+        )
 
 
 def test_rabbitmq_bake_passes_its_own_tests_on_rabbitmq(
     cookies, project_venv, rabbitmq_url, redis_server
 ):
-    """RabbitMQ carries the tasks, Redis keeps the results; every option on."""
+    """RabbitMQ carries the tasks, Redis keeps the results; every option on,
+    on PostgreSQL."""
     project = bake(cookies, broker="rabbitmq", **EVERY_OPTION)
-    run_project(
-        project,
-        project_venv,
-        "python",
-        "-m",
-        "pytest",
-        "-q",
-        env={"CELERY_BROKER_URL": rabbitmq_url, "CELERY_RESULT_BACKEND": redis_server},
-        timeout=600,
-    )
+    with fresh_database() as database:
+        run_project(
+            project,
+            project_venv,
+            "python",
+            "-m",
+            "pytest",
+            "-q",
+            env={
+                "CELERY_BROKER_URL": rabbitmq_url,
+                "CELERY_RESULT_BACKEND": redis_server,
+                "TEST_DATABASE_URL": postgres_url(database),
+            },
+            timeout=600,
+        )
 
 
 def bake(cookies, **options):

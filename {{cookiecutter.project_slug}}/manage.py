@@ -8,6 +8,7 @@ import sys
 import click
 from email_validator import EmailNotValidError, validate_email
 from flask.cli import FlaskGroup
+from flask_migrate import upgrade
 
 from app import create_app
 from app.devserver import run_together
@@ -16,13 +17,23 @@ from app.tasks.email import send_test_email
 
 @click.group(cls=FlaskGroup, create_app=create_app)
 def cli() -> None:
-    """Manage {{ cookiecutter.project_slug }}: run it, test the mail, inspect it."""
+    """Manage {{ cookiecutter.project_slug }}: run it, migrate it, test the mail.
+
+    `db` holds Flask-Migrate's commands: `db upgrade` creates or updates the
+    schema, `db migrate` writes a migration after a model changed, `db check`
+    tells whether the models and the migrations agree.
+    """
 
 
 @cli.command(with_appcontext=False)
 @click.option("--port", default=5000, show_default=True, help="Port of the web server.")
 def dev(port: int) -> None:
-    """Run the web server and a worker together; Ctrl-C stops both."""
+    """Migrate the database, then run the web server and a worker together.
+
+    Ctrl-C stops both.
+    """
+    with create_app().app_context():
+        upgrade()
     manage = [sys.executable, __file__]
     sys.exit(
         run_together(

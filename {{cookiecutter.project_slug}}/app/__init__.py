@@ -1,4 +1,4 @@
-"""The application factory: one place wires Flask, Celery and the views."""
+"""The application factory: one place wires Flask, the database, Celery, views."""
 
 import os
 from collections.abc import Mapping
@@ -8,7 +8,8 @@ from flask import Flask
 from flask_wtf import CSRFProtect
 
 from app.celery_app import celery_init_app
-from app.config import config
+from app.config import CONFIG_BY_NAME
+from app.database import database_init_app
 from app.errors import register_error_handlers
 from app.security import set_security_headers
 from app.sessions import SessionInterface
@@ -26,11 +27,11 @@ def create_app(
     tests use it to point the app at their own broker.
     """
     config_name = config_name or os.environ.get("APP_ENV") or "development"
-    if config_name not in config:
+    if config_name not in CONFIG_BY_NAME:
         raise RuntimeError(
-            f"APP_ENV={config_name!r} is not one of: {', '.join(config)}."
+            f"APP_ENV={config_name!r} is not one of: {', '.join(CONFIG_BY_NAME)}."
         )
-    config_class = config[config_name]
+    config_class = CONFIG_BY_NAME[config_name]
 
     app = Flask(__name__)
     app.config.from_object(config_class)
@@ -39,6 +40,7 @@ def create_app(
 
     app.session_interface = SessionInterface()
     csrf.init_app(app)
+    database_init_app(app)
     celery_init_app(app)
     register_error_handlers(app)
     app.after_request(set_security_headers)

@@ -1,7 +1,8 @@
 """Settings for each environment, read from the process environment.
 
 Values flow one way: environment (and the `.env` file) -> these classes ->
-the Flask app -> the Celery app. `APP_ENV` picks the class; see `config` below.
+the Flask app -> the Celery app. `APP_ENV` picks the class; see
+`CONFIG_BY_NAME` below.
 """
 
 import os
@@ -38,6 +39,17 @@ def env_int(name: str, default: int) -> int:
     return default if value is None else int(value)
 
 
+def database_url(url: str | None) -> str | None:
+    """SQLAlchemy's URL for `url`: PostgreSQL URLs get the psycopg 3 driver.
+
+    `postgresql://` (and the older `postgres://`) would otherwise ask for
+    psycopg2, which the project does not install.
+    """
+    if url and url.startswith(("postgres://", "postgresql://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
 class BaseConfig:
     """Defaults shared by every environment; production-safe unless noted."""
 
@@ -51,6 +63,21 @@ class BaseConfig:
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+
+    # PostgreSQL in production (psycopg 3); SQLite serves development.
+    # https://flask-sqlalchemy.readthedocs.io/en/stable/config/
+    SQLALCHEMY_DATABASE_URI = database_url(env("DATABASE_URL"))
+    # Seconds before the database side gives up, so that a request answers
+    # 503 instead of hanging and a worker is never stuck for good: opening a
+    # connection, waiting for another transaction's lock, one statement.
+    DATABASE_CONNECT_TIMEOUT = 3
+    DATABASE_LOCK_TIMEOUT = 3
+    DATABASE_STATEMENT_TIMEOUT = 5
+
+    # Registration: one confirmation message per address per interval, and
+    # how long its link stays valid.
+    CONFIRMATION_RESEND_MINUTES = env_int("CONFIRMATION_RESEND_MINUTES", 15)
+    CONFIRMATION_LINK_MAX_AGE = 2 * 24 * 60 * 60
 
     CELERY_BROKER_URL = env("CELERY_BROKER_URL")
     {%- if cookiecutter.broker == "rabbitmq" %}
@@ -143,15 +170,16 @@ class BaseConfig:
     # Seconds to wait for the mail server before trying again later.
     MAIL_TIMEOUT = 10
 
-    REQUIRED_SETTINGS: tuple[str, ...] = ()
+    # Settings this environment cannot guess: setting -> its variable.
+    REQUIRED_SETTINGS: dict[str, str] = {}
 
     @classmethod
     def check(cls, settings: dict) -> None:
         """Refuse to start without the settings this environment cannot guess."""
-        for name in cls.REQUIRED_SETTINGS:
+        for name, variable in cls.REQUIRED_SETTINGS.items():
             if not settings.get(name):
                 raise RuntimeError(
-                    f"{name} is not set: APP_ENV={cls.ENV_NAME} needs it "
+                    f"{variable} is not set: APP_ENV={cls.ENV_NAME} needs it "
                     "(see .env.example)."
                 )
 
@@ -165,6 +193,10 @@ class DevelopmentConfig(BaseConfig):
     # With no broker configured, Celery keeps its queue and results in files
     # under instance/ (see app/celery_app.py): nothing to install to start.
     CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://")
+    # With no DATABASE_URL, a SQLite file that `python manage.py dev` creates.
+    SQLALCHEMY_DATABASE_URI = database_url(env("DATABASE_URL")) or (
+        f"sqlite:///{PROJECT_DIR / 'instance' / 'development.sqlite'}"
+    )
 
 
 class TestingConfig(BaseConfig):
@@ -173,6 +205,8 @@ class TestingConfig(BaseConfig):
     ENV_NAME = "testing"
     TESTING = True
     SECRET_KEY = TESTING_SECRET_KEY
+    # Never the DATABASE_URL of .env: tests empty their tables.
+    SQLALCHEMY_DATABASE_URI = database_url(env("TEST_DATABASE_URL")) or "sqlite://"
     CELERY_BROKER_URL = "memory://"
     CELERY_RESULT_BACKEND = "cache+memory://"
     MAIL_BACKEND = "smtp" if BaseConfig.MAIL_SERVER else "memory"
@@ -183,7 +217,11 @@ class ProductionConfig(BaseConfig):
 
     ENV_NAME = "production"
     SESSION_COOKIE_SECURE = True
-    REQUIRED_SETTINGS = ("SECRET_KEY", "CELERY_BROKER_URL")
+    REQUIRED_SETTINGS = {
+        "SECRET_KEY": "SECRET_KEY",
+        "CELERY_BROKER_URL": "CELERY_BROKER_URL",
+        "SQLALCHEMY_DATABASE_URI": "DATABASE_URL",
+    }
     # Anyone who knows the key can forge sessions and task ids.
     MIN_SECRET_KEY_LENGTH = 32
     KNOWN_WEAK_SECRET_KEYS = frozenset(
@@ -208,7 +246,7 @@ class StagingConfig(ProductionConfig):
     ENV_NAME = "staging"
 
 
-config: dict[str, type[BaseConfig]] = {
+CONFIG_BY_NAME: dict[str, type[BaseConfig]] = {
     "development": DevelopmentConfig,
     "testing": TestingConfig,
     "staging": StagingConfig,

@@ -1,15 +1,25 @@
-"""Every error answer is JSON `{"error": "..."}`, never a traceback."""
+"""Error answers: JSON `{"error": ...}` for the API, an HTML page for pages.
 
+Bugs are not caught here: in debug mode the debugger shows them, tests see
+the exception itself, and in production Flask logs the traceback and
+answers a plain 500 through `http_error`.
+"""
+
+import json
 import logging
 
 from celery.exceptions import BackendError
-from flask import Flask, jsonify
+from flask import Flask, render_template, request
 from kombu.exceptions import OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from werkzeug.exceptions import HTTPException
+from sqlalchemy import exc as sql
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
+
+# Paths of the JSON API; everything else is a page for people.
+API_PATHS = ("/tasks", "/healthz")
 
 # What Celery and its clients raise when the broker or result store is down
 # or hung (the socket timeouts in app/config.py turn a hang into one of these).
@@ -19,25 +29,45 @@ BROKER_ERRORS = (
     RedisConnectionError,
     RedisTimeoutError,
 )
+# What SQLAlchemy raises when the database is down, or a statement ran into
+# the statement or lock timeout (app/database.py), or no pooled connection
+# was free in time.
+DATABASE_ERRORS = (sql.OperationalError, sql.InterfaceError, sql.TimeoutError)
+# Seconds a client is asked to wait before trying again after a 503.
+RETRY_AFTER = 5
 
 
 def register_error_handlers(app: Flask) -> None:
-    """Answer HTTP errors, broker outages and bugs with JSON."""
+    """Answer HTTP errors and outages of the broker or the database."""
     app.register_error_handler(HTTPException, http_error)
     for error_class in BROKER_ERRORS:
-        app.register_error_handler(error_class, broker_unavailable)
-    app.register_error_handler(Exception, unexpected_error)
+        app.register_error_handler(error_class, unavailable("task queue"))
+    for error_class in DATABASE_ERRORS:
+        app.register_error_handler(error_class, unavailable("database"))
 
 
 def http_error(error: HTTPException):
-    return jsonify(error=error.description), error.code
+    """The error as JSON or as a page; its headers (`Allow`, ...) are kept."""
+    response = error.get_response()
+    if request.path.startswith(API_PATHS):
+        response.set_data(json.dumps({"error": error.description}))
+        response.content_type = "application/json"
+    else:
+        response.set_data(render_template("error.html", error=error))
+        response.content_type = "text/html; charset=utf-8"
+    return response
 
 
-def broker_unavailable(error: Exception):
-    logger.warning("Task queue unavailable: %r", error)
-    return jsonify(error="The task queue is unavailable; try again shortly."), 503
+def unavailable(service: str):
+    """A handler answering 503 for an outage of `service`, with Retry-After."""
 
+    def handler(error: Exception):
+        logger.warning("The %s is unavailable: %r", service, error)
+        return http_error(
+            ServiceUnavailable(
+                f"The {service} is unavailable; try again shortly.",
+                retry_after=RETRY_AFTER,
+            )
+        )
 
-def unexpected_error(error: Exception):
-    logger.exception("Unhandled error", exc_info=error)
-    return jsonify(error="Internal server error."), 500
+    return handler

@@ -1,5 +1,9 @@
 """Fixtures: the app on an in-memory queue, and the app with a real worker.
 
+Every test runs on a real database: `TEST_DATABASE_URL` when set (its
+tables are dropped and rebuilt by the migrations), else a SQLite file of
+the test session. Tables are emptied after each test.
+
 Tests that use `live_app` or `live_client` run tasks through a real
 `celery worker` process on a real broker: `CELERY_BROKER_URL` (and
 `CELERY_RESULT_BACKEND`) when set, else a private `redis-server` that the
@@ -23,18 +27,40 @@ import pytest
 from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
+from flask_migrate import upgrade
 from kombu import Connection
+from sqlalchemy import MetaData
 
 from app import create_app
 from app.config import BaseConfig
+from app.models import db
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The test database, emptied, then built by the project's migrations."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        url = f"sqlite:///{tmp_path_factory.mktemp('database') / 'test.sqlite'}"
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context(), db.engine.begin() as connection:
+        existing = MetaData()
+        existing.reflect(connection)
+        existing.drop_all(connection)
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return url
+
+
 @pytest.fixture
-def app() -> Flask:
+def app(database_url: str) -> Iterator[Flask]:
     """The app with the testing config: in-memory queue, mail kept in a list."""
-    return make_current(create_app("testing"))
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": database_url})
+    yield make_current(app)
+    empty_tables(app)
 
 
 @pytest.fixture
@@ -70,25 +96,45 @@ def smtp_inbox() -> Iterator["Inbox"]:
 
 @pytest.fixture(scope="session")
 def live_app(
-    broker_urls: dict, smtp_inbox: "Inbox", tmp_path_factory: pytest.TempPathFactory
+    broker_urls: dict,
+    database_url: str,
+    smtp_inbox: "Inbox",
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Flask]:
     """The app on the real broker, served by a real worker process."""
     # A queue per test session, so that runs sharing a broker never steal
     # each other's tasks.
     queue = f"tests-{uuid.uuid4().hex}"
     settings = {**BaseConfig.CELERY, "task_default_queue": queue}
-    app = create_app("testing", {**broker_urls, "CELERY": settings})
-    mail = {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(smtp_inbox.port)}
+    app = create_app(
+        "testing",
+        {**broker_urls, "CELERY": settings, "SQLALCHEMY_DATABASE_URI": database_url},
+    )
+    worker_env = {
+        **broker_urls,
+        "DATABASE_URL": database_url,
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": str(smtp_inbox.port),
+    }
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    with worker_process(queue, {**broker_urls, **mail}, log, pool="threads"):
+    with worker_process(queue, worker_env, log, pool="threads"):
         yield app
 
 
 @pytest.fixture
-def live_client(live_app: Flask, smtp_inbox: "Inbox") -> FlaskClient:
+def live_client(live_app: Flask, smtp_inbox: "Inbox") -> Iterator[FlaskClient]:
     """A test client for the app served by a real worker; inbox emptied."""
     smtp_inbox.messages.clear()
-    return make_current(live_app).test_client()
+    yield make_current(live_app).test_client()
+    empty_tables(live_app)
+
+
+def empty_tables(app: Flask) -> None:
+    """Delete every row, so that each test starts from empty tables."""
+    with app.app_context():
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(table.delete())
+        db.session.commit()
 
 
 def csrf_token(client: FlaskClient) -> str:

@@ -4,7 +4,13 @@ import pytest
 
 from app import create_app
 from app.celery_app import embedded_settings
-from app.config import ProductionConfig, StagingConfig, env_bool, env_int
+from app.config import (
+    ProductionConfig,
+    StagingConfig,
+    database_url,
+    env_bool,
+    env_int,
+)
 
 
 @pytest.mark.parametrize(
@@ -33,35 +39,86 @@ def test_env_int_rejects_a_typo(monkeypatch):
         env_int("PORT", 25)
 
 
+PRODUCTION_SETTINGS = {
+    "SECRET_KEY": "x" * 48,
+    "CELERY_BROKER_URL": "redis://localhost",
+    "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://db.example/app",
+}
+
+
+def configure(monkeypatch, config_class, **changes) -> None:
+    """Give `config_class` every required setting, then apply `changes`."""
+    for name, value in {**PRODUCTION_SETTINGS, **changes}.items():
+        monkeypatch.setattr(config_class, name, value)
+
+
 @pytest.mark.parametrize("config_class", [ProductionConfig, StagingConfig])
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "CELERY_BROKER_URL"])
-def test_production_refuses_to_start_without(monkeypatch, config_class, missing):
-    """Staging and production name the setting they are missing."""
-    monkeypatch.setattr(config_class, "SECRET_KEY", "x" * 48)
-    monkeypatch.setattr(config_class, "CELERY_BROKER_URL", "redis://localhost")
-    monkeypatch.setattr(config_class, missing, None)
-    with pytest.raises(RuntimeError, match=missing):
+@pytest.mark.parametrize(
+    ("missing", "variable"),
+    [
+        ("SECRET_KEY", "SECRET_KEY"),
+        ("CELERY_BROKER_URL", "CELERY_BROKER_URL"),
+        ("SQLALCHEMY_DATABASE_URI", "DATABASE_URL"),
+    ],
+)
+def test_production_refuses_to_start_without(
+    monkeypatch, config_class, missing, variable
+):
+    """Staging and production name the variable they are missing."""
+    configure(monkeypatch, config_class, **{missing: None})
+    with pytest.raises(RuntimeError, match=f"^{variable} is not set"):
         create_app(config_class.ENV_NAME)
 
 
 @pytest.mark.parametrize("weak_key", ["short", "dev-only-not-secret", "x" * 31])
 def test_production_refuses_a_weak_secret_key(monkeypatch, weak_key):
     """A short or well-known SECRET_KEY stops production at start-up."""
-    monkeypatch.setattr(ProductionConfig, "SECRET_KEY", weak_key)
-    monkeypatch.setattr(ProductionConfig, "CELERY_BROKER_URL", "redis://localhost")
+    configure(monkeypatch, ProductionConfig, SECRET_KEY=weak_key)
     with pytest.raises(RuntimeError, match="SECRET_KEY is too weak"):
         create_app("production")
 
 
 def test_production_starts_when_configured(monkeypatch):
-    """With a secret and a broker, production builds its app."""
-    monkeypatch.setattr(ProductionConfig, "SECRET_KEY", "x" * 48)
-    monkeypatch.setattr(ProductionConfig, "CELERY_BROKER_URL", "redis://localhost")
+    """With a secret, a broker and a database, production builds its app."""
+    configure(monkeypatch, ProductionConfig)
     app = create_app("production")
     assert not app.debug
     assert app.config["SESSION_COOKIE_SECURE"]
     assert app.config["SESSION_COOKIE_HTTPONLY"]
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql://u:p@db/app", "postgresql+psycopg://u:p@db/app"),
+        ("postgres://u:p@db/app", "postgresql+psycopg://u:p@db/app"),
+        ("postgresql+psycopg://db/app", "postgresql+psycopg://db/app"),
+        ("sqlite:///app.sqlite", "sqlite:///app.sqlite"),
+        (None, None),
+    ],
+)
+def test_postgresql_urls_use_psycopg_3(url, expected):
+    """`postgresql://` just works: it picks the driver the project installs."""
+    assert database_url(url) == expected
+
+
+def test_development_needs_no_database_server(monkeypatch):
+    """With no DATABASE_URL, development keeps a SQLite file in instance/."""
+    app = create_app("development")
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    assert uri.startswith("sqlite:///")
+    assert uri.endswith("/instance/development.sqlite")
+
+
+def test_postgresql_statements_and_locks_time_out(monkeypatch):
+    """Every PostgreSQL connection carries statement and lock timeouts."""
+    configure(monkeypatch, ProductionConfig)
+    options = create_app("production").config["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert options["pool_pre_ping"] is True
+    assert "statement_timeout=5000" in options["connect_args"]["options"]
+    assert "lock_timeout=3000" in options["connect_args"]["options"]
+    assert options["connect_args"]["connect_timeout"] == 3
 
 
 def test_unknown_app_env_is_refused():

@@ -10,7 +10,7 @@ from aiosmtpd.smtp import AuthResult
 from conftest import Inbox, free_port, smtp_server
 
 from app.mail import TemporaryMailError, build_message, send_message
-from app.tasks.email import send_welcome_email
+from app.tasks.email import send_test_email
 
 
 @pytest.fixture
@@ -75,11 +75,11 @@ def test_log_backend_writes_the_message_to_the_log(app, caplog):
 
 
 def test_testing_config_keeps_mail_in_the_outbox(app):
-    """Under the testing config the welcome task's message lands in a list."""
-    send_welcome_email("ada@example.com")
+    """Under the testing config a mail task's message lands in a list."""
+    send_test_email("ada@example.com")
     [message] = app.extensions["mail_outbox"]
     assert message["To"] == "ada@example.com"
-    assert message["Subject"] == f"Welcome to {app.config['PROJECT_NAME']}"
+    assert message["Subject"] == f"Test message from {app.config['PROJECT_NAME']}"
 
 
 @pytest.fixture

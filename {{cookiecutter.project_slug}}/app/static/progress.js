@@ -2,7 +2,8 @@
 // data-tasks-url) and adds a row whose <progress> follows the task by polling
 // its status URL until the task reaches a final state. Polling starts fast
 // and backs off while nothing changes; a queued task (no numbers yet) and a
-// task queue that is down for a while (503) keep being polled.
+// task queue that is down for a while (503) keep being polled. On load, the
+// rows of this browser's earlier tasks come back from GET on the same URL.
 "use strict";
 
 const FINAL_STATES = new Set(["SUCCESS", "FAILURE", "REVOKED"]);
@@ -34,8 +35,23 @@ form.addEventListener("submit", async (event) => {
   }
 });
 
-// Adds the row of a task just started and returns its parts.
-function addRow({ id, state, status_url: statusUrl }) {
+// Rebuilds the rows of the tasks this browser started (its session cookie),
+// oldest first so that the newest ends on top, and follows the unfinished.
+async function restoreRows() {
+  try {
+    const { tasks } = await requestJSON(form.dataset.tasksUrl);
+    for (const answer of tasks.reverse()) {
+      const task = addRow(answer);
+      if (!FINAL_STATES.has(answer.state)) follow(task);
+    }
+  } catch (error) {
+    formError.textContent = `Could not list earlier tasks: ${error.message}`;
+    formError.hidden = false;
+  }
+}
+
+// Adds the row of a task and returns its parts.
+function addRow({ id, state, current = null, total = null, status_url: statusUrl }) {
   const shortId = id.slice(0, 8);
   const row = document.createElement("li");
   row.className = "task";
@@ -64,7 +80,7 @@ function addRow({ id, state, status_url: statusUrl }) {
   list.prepend(row);
   const task = { row, bar, status, cancel, statusUrl, delay: FIRST_DELAY_MS, wake: null };
   cancel.addEventListener("click", () => requestCancel(task));
-  show(task, { state: state || "PENDING", current: null, total: null });
+  show(task, { state: state || "PENDING", current, total });
   return task;
 }
 
@@ -152,3 +168,5 @@ async function requestJSON(url, options = {}) {
   }
   return body;
 }
+
+restoreRows();

@@ -4,6 +4,7 @@ from celery import shared_task
 from flask import current_app, render_template
 
 from app.mail import TemporaryMailError, build_message, send_message
+from app.models import User, db
 
 MAIL_TASK_OPTIONS = {
     # A mail server that is down or answers 4xx is tried again with
@@ -26,9 +27,18 @@ MAIL_TASK_OPTIONS = {
 
 
 @shared_task(**MAIL_TASK_OPTIONS)
-def send_welcome_email(address: str) -> None:
-    """Welcome a newly registered user."""
-    send_templated_email(address, "welcome", "Welcome to {project}")
+def send_confirmation_email(user_id: int, link: str) -> None:
+    """Mail `link` to a new user, unless the address was confirmed meanwhile.
+
+    The task takes the user's id, not the user: it reads the row as it is
+    when the mail goes out, in the task's own database session.
+    """
+    user = db.session.get(User, user_id)
+    if user is None or user.confirmed_at is not None:
+        return
+    send_templated_email(
+        user.email, "confirm", "Confirm your address for {project}", link=link
+    )
 
 
 @shared_task(**MAIL_TASK_OPTIONS)
@@ -37,10 +47,12 @@ def send_test_email(address: str) -> None:
     send_templated_email(address, "test", "Test message from {project}")
 
 
-def send_templated_email(address: str, template: str, subject: str) -> None:
+def send_templated_email(
+    address: str, template: str, subject: str, **context: str
+) -> None:
     """Render `email/<template>.txt` and `.html` and send them to `address`."""
     project = current_app.config["PROJECT_NAME"]
-    context = {"project": project, "address": address}
+    context.update(project=project, address=address)
     message = build_message(
         to=address,
         subject=subject.format(project=project),

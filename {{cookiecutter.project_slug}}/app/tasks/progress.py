@@ -2,14 +2,16 @@
 
 import time
 
-from celery import Task, shared_task
+from celery import Task, shared_task, states
 from celery.backends.base import KeyValueStoreBackend
 from celery.exceptions import Ignore
 
-PROGRESS = "PROGRESS"
+from app.history import record_final_state, record_progress
+from app.models.job import PROGRESS
+
 # Seconds between progress reports (and cancel checks). The page polls at
-# most this often, so reporting faster would only load Redis: each report is
-# a write and a publish, about half a millisecond.
+# most this often, so reporting faster would only load Redis and the
+# database: each report is a result-store write and a row update.
 REPORT_INTERVAL = 0.25
 
 
@@ -21,19 +23,31 @@ def walk(self: Task, total: int = 10, delay: float = 0.5) -> dict[str, int]:
     """Take `total` steps of `delay` seconds, reporting `current`/`total`.
 
     Between steps, at most every REPORT_INTERVAL seconds, it reports its
-    progress and looks for a cancel request, so cancelling works on every
-    worker pool (revoke with `terminate` works on prefork only).
+    progress (to the result store, which status polls read, and to its job
+    row in the task history) and looks for a cancel request, so cancelling
+    works on every worker pool (revoke with `terminate` works on prefork only).
     """
+    job_id = self.request.id
     next_report = 0.0
-    for current in range(total):
-        if time.monotonic() >= next_report:
-            if self.backend.get(cancel_key(self.backend, self.request.id)):
-                self.backend.mark_as_revoked(self.request.id, reason="cancelled")
-                raise Ignore()
-            meta = {"current": current, "total": total}
-            self.update_state(state=PROGRESS, meta=meta)
-            next_report = time.monotonic() + REPORT_INTERVAL
-        time.sleep(delay)
+    try:
+        for current in range(total):
+            if time.monotonic() >= next_report:
+                if self.backend.get(cancel_key(self.backend, job_id)):
+                    self.backend.mark_as_revoked(job_id, reason="cancelled")
+                    record_final_state(job_id, states.REVOKED, current)
+                    raise Ignore()
+                self.update_state(
+                    state=PROGRESS, meta={"current": current, "total": total}
+                )
+                record_progress(job_id, current, total)
+                next_report = time.monotonic() + REPORT_INTERVAL
+            time.sleep(delay)
+    except Ignore:
+        raise
+    except Exception:
+        record_final_state(job_id, states.FAILURE)
+        raise
+    record_final_state(job_id, states.SUCCESS, total)
     return {"current": total, "total": total}
 
 

@@ -1,27 +1,66 @@
-"""GET /healthz: is the web tier up, the broker reachable, a worker answering?"""
+"""GET /healthz: can this web process serve? Broker, result store, database.
+
+Workers are not asked: a busy worker answers no ping, and a load balancer
+must not take the site down because every worker is at work. A worker's
+health is its own ping: `celery -A celery_worker.celery inspect ping -d NODE`.
+"""
+
+import logging
+from collections.abc import Callable
 
 from flask import Blueprint, current_app, jsonify
-from kombu.exceptions import OperationalError
+from sqlalchemy import text
+
+from app.models import db
+
+logger = logging.getLogger(__name__)
 
 bp = Blueprint("health", __name__)
 
-# Seconds to wait for the broker, then for workers to answer a ping.
+# Seconds to wait for the broker to accept a connection.
 BROKER_TIMEOUT = 2
-PING_TIMEOUT = 1
 
 
 @bp.get("/healthz")
 def healthz():
-    """200 when a worker answers through the broker; 503 JSON naming what fails."""
-    celery = current_app.extensions["celery"]
+    """200 when every service answers; 503 JSON naming those that do not."""
+    checks: dict[str, Callable[[], object]] = {
+        "broker": check_broker,
+        "result_store": check_result_store,
+        "database": check_database,
+    }
+    states = {
+        name: "up" if answers(name, check) else "down" for name, check in checks.items()
+    }
+    down = [name for name, state in states.items() if state == "down"]
+    if down:
+        return jsonify(error=f"Unreachable: {', '.join(down)}.", **states), 503
+    return jsonify(status="ok", **states)
+
+
+def answers(name: str, check: Callable[[], object]) -> bool:
+    """True if `check` ran without error.
+
+    Any error (refused, timed out, a wrong password) means the service
+    cannot serve this process; it is logged, and the answer is "down".
+    """
     try:
-        with celery.connection_for_write() as connection:
-            connection.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT)
-    except (OperationalError, OSError):
-        return jsonify(
-            error="The broker is unreachable.", broker="down", workers=0
-        ), 503
-    workers = len(celery.control.ping(timeout=PING_TIMEOUT))
-    if not workers:
-        return jsonify(error="No worker answered.", broker="up", workers=0), 503
-    return jsonify(status="ok", broker="up", workers=workers)
+        check()
+    except Exception as error:
+        logger.warning("Health check: %s is down: %r", name, error)
+        return False
+    return True
+
+
+def check_broker() -> None:
+    celery = current_app.extensions["celery"]
+    with celery.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT)
+
+
+def check_result_store() -> None:
+    current_app.extensions["celery"].backend.get("healthz")
+
+
+def check_database() -> None:
+    db.session.execute(text("SELECT 1"))

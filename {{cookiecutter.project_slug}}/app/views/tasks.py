@@ -1,12 +1,15 @@
-"""The task API: start a task, follow its progress, cancel it."""
+"""The task API: start a task, list and follow your tasks, cancel one."""
 
 import json
+import secrets
 from typing import Any
 
 from celery import states
-from flask import Blueprint, abort, current_app, jsonify, request, url_for
+from flask import Blueprint, abort, current_app, jsonify, request, session, url_for
 from werkzeug.exceptions import BadRequest
 
+from app.errors import BROKER_ERRORS
+from app.history import forget_job, jobs_of, record_new_job
 from app.task_ids import issue_task_id, was_issued
 from app.tasks.progress import request_cancel, walk
 
@@ -26,16 +29,40 @@ def start():
     """Start a task: 202 with its id and where to follow it."""
     options = parse_options(request.get_data())
     task_id = issue_task_id()
+    # Committed before the task is sent, so the worker finds its row.
+    job = record_new_job(task_id, "walk", options, owner=client_id())
     expected_seconds = options["total"] * options["delay"]
-    walk.apply_async(
-        kwargs=options,
-        task_id=task_id,
-        soft_time_limit=expected_seconds + TIME_LIMIT_MARGIN,
-        time_limit=expected_seconds + 2 * TIME_LIMIT_MARGIN,
-    )
+    try:
+        walk.apply_async(
+            kwargs=options,
+            task_id=task_id,
+            soft_time_limit=expected_seconds + TIME_LIMIT_MARGIN,
+            time_limit=expected_seconds + 2 * TIME_LIMIT_MARGIN,
+        )
+    except BROKER_ERRORS:
+        forget_job(job)
+        raise
     status_url = url_for("tasks.status", task_id=task_id)
     body = {"id": task_id, "state": states.PENDING, "status_url": status_url}
     return jsonify(body), 202, {"Location": status_url}
+
+
+@bp.get("")
+def history():
+    """The tasks this client started (by its session cookie), newest first."""
+    return jsonify(
+        tasks=[
+            {
+                "id": job.id,
+                "state": job.state,
+                "current": job.current,
+                "total": job.total,
+                "status_url": url_for("tasks.status", task_id=job.id),
+                "created_at": job.created_at.isoformat(),
+            }
+            for job in jobs_of(client_id())
+        ]
+    )
 
 
 @bp.get("/<task_id>")
@@ -63,6 +90,13 @@ def cancel(task_id: str):
     request_cancel(task_id)
     status_url = url_for("tasks.status", task_id=task_id)
     return jsonify(id=task_id, status_url=status_url), 202
+
+
+def client_id() -> str:
+    """This client's id, kept in its session cookie (set on first use)."""
+    if "client_id" not in session:
+        session["client_id"] = secrets.token_urlsafe(16)
+    return session["client_id"]
 
 
 def require_issued(task_id: str) -> None:

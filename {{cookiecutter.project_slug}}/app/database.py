@@ -1,0 +1,69 @@
+"""The database, wired into the app: engine settings, migrations, worker forks.
+
+Each web request and each task runs in an app context of its own, and
+Flask-SQLAlchemy gives each app context its own session, removed when the
+context ends: a task never sees another task's session, on any pool.
+"""
+
+from pathlib import Path
+from typing import Any
+
+from celery.signals import worker_process_init
+from flask import Flask
+from flask_migrate import Migrate
+from sqlalchemy.engine import URL, make_url
+
+from app.models import db
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+# The names of an in-memory SQLite database.
+IN_MEMORY = (None, "", ":memory:")
+
+migrate = Migrate()
+
+
+def database_init_app(app: Flask) -> None:
+    """Attach the database and its migrations (`python manage.py db ...`)."""
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(url, app.config))
+    if url.get_backend_name() == "sqlite" and url.database not in IN_MEMORY:
+        # The SQLite file's folder (instance/ in development) must exist.
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    db.init_app(app)
+    # Batch mode lets migrations alter SQLite tables (it copies them).
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+
+    @worker_process_init.connect(weak=False)
+    def forget_inherited_connections(**_: Any) -> None:
+        """A forked pool process must not share its parent's connections.
+
+        `close=False` leaves them to the parent; the child opens its own.
+        https://docs.sqlalchemy.org/en/20/core/pooling.html#using-connection-pools-with-multiprocessing-or-os-fork
+        """
+        with app.app_context():
+            for engine in db.engines.values():
+                engine.dispose(close=False)
+
+
+def engine_options(url: URL, config: dict[str, Any]) -> dict[str, Any]:
+    """Pool and driver settings that turn a dead or stuck database into errors.
+
+    Pre-ping tests a pooled connection before use, so a database restart
+    costs no restart of web or worker processes.
+    """
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if url.get_backend_name() == "postgresql":
+        timeouts = (
+            f"-c statement_timeout={config['DATABASE_STATEMENT_TIMEOUT'] * 1000} "
+            f"-c lock_timeout={config['DATABASE_LOCK_TIMEOUT'] * 1000}"
+        )
+        options["pool_timeout"] = config["DATABASE_CONNECT_TIMEOUT"]
+        options["connect_args"] = {
+            "connect_timeout": config["DATABASE_CONNECT_TIMEOUT"],
+            "options": timeouts,
+        }
+    elif url.get_backend_name() == "sqlite":
+        # Seconds to wait for another process's write lock.
+        options["connect_args"] = {"timeout": config["DATABASE_LOCK_TIMEOUT"]}
+    return options

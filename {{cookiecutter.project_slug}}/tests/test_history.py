@@ -1,0 +1,111 @@
+"""Task history: a job row per task, its owner's list, states kept once."""
+
+from collections.abc import Iterator
+
+import pytest
+from celery import states
+from celery.signals import before_task_publish
+from conftest import make_current
+from test_tasks_api import poll
+
+from app import create_app
+from app.history import record_final_state, record_progress
+from app.models import Job, db
+
+
+@pytest.fixture
+def rows_at_publish(app) -> Iterator[list[int]]:
+    """How many job rows another connection saw as each task was sent."""
+    seen: list[int] = []
+
+    def count(**_: object) -> None:
+        with app.app_context():
+            seen.append(db.session.query(Job).count())
+
+    before_task_publish.connect(count)
+    yield seen
+    before_task_publish.disconnect(count)
+
+
+def job(app, job_id: str) -> Job | None:
+    with app.app_context():
+        return db.session.get(Job, job_id)
+
+
+def test_the_row_is_committed_before_the_task_is_sent(app, client, rows_at_publish):
+    """A worker that takes the task at once finds its row."""
+    task_id = client.post("/tasks", json={"total": 3}).get_json()["id"]
+    assert rows_at_publish == [1]
+    row = job(app, task_id)
+    assert (row.kind, row.state, row.total) == ("walk", "PENDING", 3)
+    assert row.options == {"total": 3, "delay": 0.5}
+
+
+def test_no_row_is_left_when_the_broker_is_down(database_url):
+    """Sending fails (503): no row claims a task that will never run."""
+    settings = {
+        "CELERY_BROKER_URL": "redis://127.0.0.1:1/0",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+    }
+    app = make_current(create_app("testing", settings))
+    response = app.test_client().post("/tasks")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    with app.app_context():
+        assert db.session.query(Job).count() == 0
+
+
+def test_each_client_lists_its_own_tasks_newest_first(app):
+    """Two cookie jars: each sees its own tasks, never the other's."""
+    ada, bob = app.test_client(), app.test_client()
+    ada_ids = [ada.post("/tasks").get_json()["id"] for _ in range(3)]
+    bob_id = bob.post("/tasks").get_json()["id"]
+    ada_list = ada.get("/tasks").get_json()["tasks"]
+    assert [task["id"] for task in ada_list] == ada_ids[::-1]
+    assert [task["id"] for task in bob.get("/tasks").get_json()["tasks"]] == [bob_id]
+    assert ada_list[0]["status_url"] == f"/tasks/{ada_ids[-1]}"
+    assert ada_list[0]["state"] == "PENDING"
+
+
+def test_a_new_client_has_no_tasks(client):
+    """A client without a session cookie gets an empty list, and a cookie."""
+    response = client.get("/tasks")
+    assert response.get_json() == {"tasks": []}
+    assert "session=" in response.headers["Set-Cookie"]
+
+
+def test_a_job_keeps_its_first_final_state(app, client):
+    """A redelivered task reporting again cannot change a finished job."""
+    task_id = client.post("/tasks").get_json()["id"]
+    with app.app_context():
+        record_progress(task_id, 3, 10)
+        record_final_state(task_id, states.SUCCESS, 10)
+        finished_at = db.session.get(Job, task_id).finished_at
+        # A second delivery of the same task walks again from the start.
+        record_progress(task_id, 1, 10)
+        record_final_state(task_id, states.FAILURE)
+    row = job(app, task_id)
+    assert (row.state, row.current) == ("SUCCESS", 10)
+    assert row.finished_at == finished_at
+
+
+def test_worker_records_progress_and_success(live_client, live_app):
+    """A real worker writes the row's progress and its final state."""
+    task_id = live_client.post("/tasks", json={"total": 6, "delay": 0.1}).json["id"]
+    poll(live_client, task_id, until={"SUCCESS"})
+    row = job(live_app, task_id)
+    assert (row.state, row.current, row.total) == ("SUCCESS", 6, 6)
+    assert row.finished_at is not None
+    [listed] = live_client.get("/tasks").get_json()["tasks"]
+    assert (listed["state"], listed["current"]) == ("SUCCESS", 6)
+
+
+def test_worker_records_a_cancelled_task(live_client, live_app):
+    """DELETE ends the job REVOKED, with how far it got."""
+    task_id = live_client.post("/tasks", json={"total": 100, "delay": 0.1}).json["id"]
+    poll(live_client, task_id, until={"PROGRESS"})
+    live_client.delete(f"/tasks/{task_id}")
+    poll(live_client, task_id, until={"REVOKED"})
+    row = job(live_app, task_id)
+    assert row.state == "REVOKED"
+    assert 0 <= row.current < 100
