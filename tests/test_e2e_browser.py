@@ -55,3 +55,36 @@ def test_two_clicks_run_two_progress_bars_to_success(stack, browser):
     page.screenshot(path=ARTIFACTS / "progress-page.png", full_page=True)
     assert errors == []
     page.close()
+
+
+def test_a_reloaded_page_shows_its_rows_again_and_they_finish(stack, browser):
+    """The rows come back from GET /tasks after a reload and follow their tasks.
+
+    Another browser (another cookie jar) sees none of them.
+    """
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(stack.url("/"))
+    page.fill("#total", "20")
+    page.fill("#delay", "0.2")
+    for _ in range(3):
+        page.click("#start-task")
+    rows = page.locator("[data-task-id]")
+    expect(rows).to_have_count(3)
+    ids = [rows.nth(index).get_attribute("data-task-id") for index in range(3)]
+
+    page.reload()
+    expect(rows).to_have_count(3)
+    assert [rows.nth(index).get_attribute("data-task-id") for index in range(3)] == ids
+    for index in range(3):
+        bar = rows.nth(index).locator("progress")
+        expect(bar).to_have_attribute("data-state", "SUCCESS", timeout=60_000)
+        assert bar.get_attribute("value") == bar.get_attribute("max") == "20"
+    context.close()
+
+    stranger = browser.new_context()
+    other_page = stranger.new_page()
+    other_page.goto(stack.url("/"))
+    other_page.wait_for_load_state("networkidle")
+    expect(other_page.locator("[data-task-id]")).to_have_count(0)
+    stranger.close()

@@ -3,10 +3,9 @@
 import time
 
 import pytest
+from conftest import make_current
 
 from app import create_app
-
-from conftest import make_current
 
 DOWN = {
     "broker": {"CELERY_BROKER_URL": "redis://127.0.0.1:1/0"},

@@ -4,12 +4,11 @@ import os
 import subprocess
 import sys
 
+from conftest import PROJECT_DIR
 from flask_migrate import check
 from sqlalchemy import inspect
 
 from app.models import db
-
-from conftest import PROJECT_DIR
 
 
 def test_migrations_match_the_models(app):

@@ -5,11 +5,10 @@ import uuid
 
 import pytest
 from celery import Celery
+from conftest import worker_process
 
 from app.history import record_new_job
 from app.models import Job, db
-
-from conftest import worker_process
 
 
 @pytest.mark.parametrize("pool", ["prefork", "threads", "solo", "gevent"])
