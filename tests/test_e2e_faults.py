@@ -23,7 +23,8 @@ pytestmark = pytest.mark.e2e
 
 WALK = "app.tasks.progress.walk"
 # A worker that died holding a task gives it back after this many seconds.
-VISIBILITY_TIMEOUT = 5
+# POST /tasks refuses walks that could outlive it (they would run twice).
+VISIBILITY_TIMEOUT = 10
 
 
 @pytest.fixture(scope="module")
@@ -184,3 +185,57 @@ def test_a_thousand_tasks_over_http_each_run_once(stack):
             )
         )
     assert collections.Counter(states) == {"SUCCESS": 1000}
+
+
+def test_a_walk_that_could_outlive_the_visibility_timeout_runs_once(stack):
+    """Longer than the visibility timeout: refused. Shorter: one worker only.
+
+    Two workers watch the queue, so a walk still running when Redis hands it
+    out again would be received by the second one.
+    """
+    first = stack.start_worker("worker", "--concurrency", "1")
+    second = stack.start_worker("worker-2", "--concurrency", "1")
+    stack.start_web()
+    refused = requests.post(
+        stack.url("/tasks"), json={"total": 120, "delay": 0.1}, timeout=15
+    )
+    assert refused.status_code == 400
+    assert "total" in refused.json()["error"]
+
+    status_url = start_task(stack, total=70, delay=0.1)
+    assert final_state(stack, status_url)["state"] == "SUCCESS"
+    time.sleep(VISIBILITY_TIMEOUT + 2)  # a second delivery would be due by now
+    task_id = status_url.rsplit("/", 1)[1]
+    logs = first.log_text() + second.log_text()
+    assert logs.count(f"{WALK}[{task_id}] received") == 1
+    assert runs_of(stack)[task_id] == 1
+
+
+def test_rate_limits_count_across_web_processes_in_redis(stack):
+    """Two gunicorn processes share one count: the sixth POST in a minute is
+    a 429 with Retry-After, and polling is never limited."""
+    stack.env["TASKS_RATE_LIMIT"] = "5/minute"
+    stack.start_web(workers=2)
+    answers = [
+        requests.post(stack.url("/tasks"), json={"total": 1}, timeout=15)
+        for _ in range(8)
+    ]
+    assert [answer.status_code for answer in answers] == [202] * 5 + [429] * 3
+    assert set(answers[-1].json()) == {"error"}
+    assert 1 <= int(answers[-1].headers["Retry-After"]) <= 61
+    status_url = answers[0].json()["status_url"]
+    for _ in range(10):
+        assert requests.get(stack.url(status_url), timeout=15).status_code == 200
+
+
+def test_a_full_queue_answers_503_with_retry_after(stack):
+    """No worker runs: past TASK_QUEUE_LIMIT waiting tasks, POST is a 503."""
+    stack.env["TASK_QUEUE_LIMIT"] = "3"
+    stack.start_web(workers=1)
+    for _ in range(4):
+        start_task(stack, total=1, delay=0)
+    time.sleep(1.5)  # each web process reads the queue length once a second
+    response = requests.post(stack.url("/tasks"), json={}, timeout=15)
+    assert response.status_code == 503
+    assert set(response.json()) == {"error"}
+    assert response.headers["Retry-After"] == "10"

@@ -6,12 +6,14 @@ from typing import Any
 
 from flask import Flask
 from flask_wtf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.celery_app import celery_init_app
 from app.config import CONFIG_BY_NAME
 from app.database import database_init_app
 from app.errors import register_error_handlers
-from app.security import set_security_headers
+from app.limits import limits_init_app
+from app.security import security_headers_init_app
 from app.sessions import SessionInterface
 from app.views import account, health, home, tasks
 
@@ -43,12 +45,16 @@ def create_app(
     database_init_app(app)
     celery_init_app(app)
     register_error_handlers(app)
-    app.after_request(set_security_headers)
+    limits_init_app(app)
+    if proxies := app.config["FORWARDED_PROXIES"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
+    security_headers_init_app(app)
 
     app.register_blueprint(home.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(tasks.bp)
     app.register_blueprint(health.bp)
-    # The JSON API authenticates nothing by cookie, so CSRF does not apply.
+    # The JSON API changes nothing a cookie guards (the cookie only groups a
+    # browser's tasks for GET /tasks), so CSRF does not apply to it.
     csrf.exempt(tasks.bp)
     return app

@@ -1,5 +1,6 @@
 """The Celery app, configured from the Flask app that owns it."""
 
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,8 @@ def celery_init_app(app: Flask) -> Celery:
 def celery_settings(app: Flask) -> dict[str, Any]:
     """Celery's settings from the Flask config, with the broker resolved."""
     broker_url = app.config["CELERY_BROKER_URL"]
-    result_backend = app.config["CELERY_RESULT_BACKEND"] or broker_url
+    results_url = app.config["CELERY_RESULT_BACKEND"] or broker_url
+    result_backend = results_url
     # On Redis, Celery's result store minus a cost per task (same module).
     if result_backend.startswith(REDIS_SCHEMES):
         result_backend = f"app.celery_redis:PolledRedisBackend+{result_backend}"
@@ -56,7 +58,19 @@ def celery_settings(app: Flask) -> dict[str, Any]:
     }
     if broker_url == EMBEDDED_BROKER_URL:
         settings.update(embedded_settings(Path(app.instance_path) / "celery"))
+    # kombu turns certificate checks off for a bare rediss:// URL, and
+    # Celery's result store refuses one: both verify the server's
+    # certificate, unless the URL says otherwise (?ssl_cert_reqs=...).
+    verify = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    if says_nothing_of_certificates(broker_url):
+        settings.setdefault("broker_use_ssl", verify)
+    if says_nothing_of_certificates(results_url):
+        settings.setdefault("redis_backend_use_ssl", verify)
     return settings
+
+
+def says_nothing_of_certificates(url: str) -> bool:
+    return url.startswith("rediss://") and "ssl_cert_reqs" not in url
 
 
 def embedded_settings(folder: Path) -> dict[str, Any]:

@@ -74,6 +74,21 @@ class BaseConfig:
     DATABASE_LOCK_TIMEOUT = 3
     DATABASE_STATEMENT_TIMEOUT = 5
 
+    # Per-client limits, in Flask-Limiter's notation ("10/minute;100/hour"),
+    # fit for an anonymous endpoint: each task may hold a worker for hours.
+    # https://flask-limiter.readthedocs.io/en/stable/configuration.html#rate-limit-string-notation
+    TASKS_RATE_LIMIT = env("TASKS_RATE_LIMIT", "10/minute;100/hour")
+    REGISTER_RATE_LIMIT = env("REGISTER_RATE_LIMIT", "5/minute;20/hour")
+    # A rate-limit store that is down lets requests through uncounted: the
+    # broker's own 503 still protects the queue.
+    RATELIMIT_SWALLOW_ERRORS = True
+    # When more tasks than this wait in the queue, POST /tasks answers 503.
+    TASK_QUEUE_LIMIT = env_int("TASK_QUEUE_LIMIT", 1000)
+    # How many proxies in front of the app set X-Forwarded-For and -Proto:
+    # rate limits then count the client's address, not the proxy's.
+    # https://flask.palletsprojects.com/en/stable/deploying/proxy_fix/
+    FORWARDED_PROXIES = env_int("FORWARDED_PROXIES", 0)
+
     # Registration: one confirmation message per address per interval, and
     # how long its link stays valid.
     CONFIRMATION_RESEND_MINUTES = env_int("CONFIRMATION_RESEND_MINUTES", 15)
@@ -158,6 +173,12 @@ class BaseConfig:
 {%- endif %}
     }
 
+    # RabbitMQ closes the channel of a consumer that holds a message longer
+    # than its consumer_timeout (30 minutes unless its config says otherwise),
+    # and the task goes to another worker: POST /tasks refuses longer work.
+    # https://www.rabbitmq.com/docs/consumers#acknowledgement-timeout
+    RABBITMQ_CONSUMER_TIMEOUT = 30 * 60
+
     MAIL_SERVER = env("MAIL_SERVER")
     MAIL_PORT = env_int("MAIL_PORT", 25)
     MAIL_USE_TLS = env_bool("MAIL_USE_TLS")
@@ -193,6 +214,8 @@ class DevelopmentConfig(BaseConfig):
     # With no broker configured, Celery keeps its queue and results in files
     # under instance/ (see app/celery_app.py): nothing to install to start.
     CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://")
+    # Room to click around the demo page.
+    TASKS_RATE_LIMIT = env("TASKS_RATE_LIMIT", "60/minute")
     # With no DATABASE_URL, a SQLite file that `python manage.py dev` creates.
     SQLALCHEMY_DATABASE_URI = database_url(env("DATABASE_URL")) or (
         f"sqlite:///{PROJECT_DIR / 'instance' / 'development.sqlite'}"
@@ -205,11 +228,14 @@ class TestingConfig(BaseConfig):
     ENV_NAME = "testing"
     TESTING = True
     SECRET_KEY = TESTING_SECRET_KEY
+    # Tests that count requests turn it on for themselves.
+    RATELIMIT_ENABLED = False
     # Never the DATABASE_URL of .env: tests empty their tables.
     SQLALCHEMY_DATABASE_URI = database_url(env("TEST_DATABASE_URL")) or "sqlite://"
     CELERY_BROKER_URL = "memory://"
     CELERY_RESULT_BACKEND = "cache+memory://"
-    MAIL_BACKEND = "smtp" if BaseConfig.MAIL_SERVER else "memory"
+    # Tests never mail anyone, whatever MAIL_SERVER the developer's .env sets.
+    MAIL_BACKEND = "memory"
 
 
 class ProductionConfig(BaseConfig):
@@ -217,6 +243,9 @@ class ProductionConfig(BaseConfig):
 
     ENV_NAME = "production"
     SESSION_COOKIE_SECURE = True
+    # Browsers use HTTPS only for this site for a year: serve it behind TLS.
+    # https://developer.mozilla.org/en-US/docs/Web/HTTP/Headers/Strict-Transport-Security
+    STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
     REQUIRED_SETTINGS = {
         "SECRET_KEY": "SECRET_KEY",
         "CELERY_BROKER_URL": "CELERY_BROKER_URL",

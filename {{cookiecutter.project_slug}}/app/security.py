@@ -1,6 +1,6 @@
 """HTTP headers that keep browsers from being turned against our users."""
 
-from flask import Response
+from flask import Flask, Response
 
 # The pages use only their own scripts and styles: no CDN, nothing inline.
 CONTENT_SECURITY_POLICY = (
@@ -14,17 +14,24 @@ SECURITY_HEADERS = {
 }
 
 
-def set_security_headers(response: Response) -> Response:
-    """Add the security headers a view did not set (an `after_request` hook).
+def security_headers_init_app(app: Flask) -> None:
+    """Add the headers to every answer; HSTS where `STRICT_TRANSPORT_SECURITY` is set.
 
-    One pass over the headers, not `headers.setdefault` per header: that
-    raises and catches an exception for each missing one, a cost paid on
-    every status poll.
+    The headers are fixed when the app is built, and added in one pass over
+    the answer's own headers (`headers.setdefault` would raise and catch an
+    exception per missing header): a status poll pays next to nothing.
     """
-    present = {name.lower() for name, _ in response.headers}
-    response.headers.extend(
-        (name, value)
-        for name, value in SECURITY_HEADERS.items()
-        if name.lower() not in present
-    )
-    return response
+    headers = dict(SECURITY_HEADERS)
+    if app.config.get("STRICT_TRANSPORT_SECURITY"):
+        headers["Strict-Transport-Security"] = app.config["STRICT_TRANSPORT_SECURITY"]
+
+    def set_security_headers(response: Response) -> Response:
+        present = {name.lower() for name, _ in response.headers}
+        response.headers.extend(
+            (name, value)
+            for name, value in headers.items()
+            if name.lower() not in present
+        )
+        return response
+
+    app.after_request(set_security_headers)

@@ -55,12 +55,24 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return url
 
 
-@pytest.fixture
-def app(database_url: str) -> Iterator[Flask]:
-    """The app with the testing config: in-memory queue, mail kept in a list."""
+@pytest.fixture(autouse=True)
+def empty_tables_after_test(database_url: str) -> Iterator[None]:
+    """Every test starts from empty tables, whichever app wrote to them."""
+    yield
     app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": database_url})
-    yield make_current(app)
-    empty_tables(app)
+    with app.app_context():
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(table.delete())
+        db.session.commit()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def app(database_url: str) -> Flask:
+    """The app with the testing config: in-memory queue, mail kept in a list."""
+    return make_current(
+        create_app("testing", {"SQLALCHEMY_DATABASE_URI": database_url})
+    )
 
 
 @pytest.fixture
@@ -122,19 +134,10 @@ def live_app(
 
 
 @pytest.fixture
-def live_client(live_app: Flask, smtp_inbox: "Inbox") -> Iterator[FlaskClient]:
+def live_client(live_app: Flask, smtp_inbox: "Inbox") -> FlaskClient:
     """A test client for the app served by a real worker; inbox emptied."""
     smtp_inbox.messages.clear()
-    yield make_current(live_app).test_client()
-    empty_tables(live_app)
-
-
-def empty_tables(app: Flask) -> None:
-    """Delete every row, so that each test starts from empty tables."""
-    with app.app_context():
-        for table in reversed(db.metadata.sorted_tables):
-            db.session.execute(table.delete())
-        db.session.commit()
+    return make_current(live_app).test_client()
 
 
 def csrf_token(client: FlaskClient) -> str:

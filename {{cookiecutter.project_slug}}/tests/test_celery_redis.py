@@ -1,5 +1,6 @@
 """The Redis transport that reuses one client: same delivery, fewer clients."""
 
+import ssl
 import uuid
 
 import pytest
@@ -94,3 +95,22 @@ def test_a_new_pool_gets_a_new_client(connection):
         assert after is not before
         assert after.connection_pool is channel.pool
         assert after.ping()
+
+
+@pytest.mark.parametrize(
+    ("query", "verify_mode"),
+    [
+        ("", ssl.CERT_REQUIRED),
+        ("?ssl_cert_reqs=CERT_NONE", ssl.CERT_NONE),
+    ],
+)
+def test_a_tls_redis_checks_certificates_unless_told_not_to(query, verify_mode):
+    """A bare rediss:// URL verifies the server, for queue and results alike."""
+    url = f"rediss://localhost:6380/0{query}"
+    app = create_app(
+        "testing", {"CELERY_BROKER_URL": url, "CELERY_RESULT_BACKEND": url}
+    )
+    celery = app.extensions["celery"]
+    with celery.connection_for_write() as connection:
+        assert connection.ssl["ssl_cert_reqs"] == verify_mode
+    assert celery.backend.connparams["ssl_cert_reqs"] == verify_mode

@@ -1,7 +1,11 @@
 """Settings: environment -> config classes -> app."""
 
+import importlib
+import types
+
 import pytest
 
+import app.config as settings_module
 from app import create_app
 from app.celery_app import embedded_settings
 from app.config import (
@@ -88,6 +92,15 @@ def test_production_starts_when_configured(monkeypatch):
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
 
 
+def test_production_answers_carry_hsts(monkeypatch):
+    """Production tells browsers to use HTTPS only; development does not."""
+    configure(monkeypatch, ProductionConfig)
+    hsts = "Strict-Transport-Security"
+    with create_app("production").test_client() as client:
+        assert client.get("/tasks/unknown").headers[hsts].startswith("max-age=")
+    assert hsts not in create_app("development").test_client().get("/").headers
+
+
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
@@ -155,3 +168,26 @@ def test_answers_carry_the_security_headers(client):
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.headers["X-Frame-Options"] == "DENY"
         assert response.headers["Referrer-Policy"] == "same-origin"
+
+
+def test_tests_never_send_real_mail(monkeypatch):
+    """A MAIL_SERVER in the developer's .env does not reach the testing config."""
+    monkeypatch.setenv("MAIL_SERVER", "smtp.example.com")
+    try:
+        reloaded = importlib.reload(settings_module)
+        assert reloaded.DevelopmentConfig.MAIL_BACKEND == "smtp"
+        assert reloaded.TestingConfig.MAIL_BACKEND == "memory"
+    finally:
+        monkeypatch.undo()
+        importlib.reload(settings_module)
+
+
+def test_app_config_is_the_settings_module():
+    """`import app.config` gives the module, not a dict shadowing it."""
+    assert isinstance(settings_module, types.ModuleType)
+    assert set(settings_module.CONFIG_BY_NAME) == {
+        "development",
+        "testing",
+        "staging",
+        "production",
+    }

@@ -11,12 +11,14 @@ from app.accounts import (
 )
 from app.errors import BROKER_ERRORS
 from app.forms.account import RegistrationForm
+from app.limits import limiter, register_rate_limit
 from app.tasks.email import send_confirmation_email
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
 
 @bp.route("/register", methods=["GET", "POST"])
+@limiter.limit(register_rate_limit, methods=["POST"])
 def register():
     """Show the form; a valid address is stored and sent a confirmation link.
 

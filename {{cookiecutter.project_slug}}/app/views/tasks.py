@@ -1,43 +1,40 @@
 """The task API: start a task, list and follow your tasks, cancel one."""
 
-import json
 import secrets
 from typing import Any
 
 from celery import states
 from flask import Blueprint, abort, current_app, jsonify, request, session, url_for
-from werkzeug.exceptions import BadRequest
 
 from app.errors import BROKER_ERRORS
 from app.history import forget_job, jobs_of, record_new_job
+from app.limits import limiter, refuse_when_queue_is_full, tasks_rate_limit
 from app.task_ids import issue_task_id, was_issued
+from app.task_options import parse_options, time_limits
 from app.tasks.progress import request_cancel, walk
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
-# Each field of the POST body: (default, lowest, highest, allowed types).
-FIELDS: dict[str, tuple[float, float, float, tuple[type, ...]]] = {
-    "total": (10, 1, 10_000, (int,)),
-    "delay": (0.5, 0, 10, (int, float)),
-}
-# The longest a task may overrun its expected time before it is stopped.
-TIME_LIMIT_MARGIN = 60
-
 
 @bp.post("")
+@limiter.limit(tasks_rate_limit)
 def start():
-    """Start a task: 202 with its id and where to follow it."""
+    """Start a task: 202 with its id and where to follow it.
+
+    429 past the client's rate limit, 503 while the queue is full.
+    """
     options = parse_options(request.get_data())
+    soft_time_limit, time_limit = time_limits(options["total"] * options["delay"])
+    refuse_when_queue_is_full()
     task_id = issue_task_id()
     # Committed before the task is sent, so the worker finds its row.
     job = record_new_job(task_id, "walk", options, owner=client_id())
-    expected_seconds = options["total"] * options["delay"]
     try:
         walk.apply_async(
             kwargs=options,
             task_id=task_id,
-            soft_time_limit=expected_seconds + TIME_LIMIT_MARGIN,
-            time_limit=expected_seconds + 2 * TIME_LIMIT_MARGIN,
+            soft_time_limit=soft_time_limit,
+            time_limit=time_limit,
         )
     except BROKER_ERRORS:
         forget_job(job)
@@ -109,29 +106,3 @@ def failure_message(error: Any) -> str:
     if current_app.debug:
         return f"{type(error).__name__}: {error}"
     return "The task failed."
-
-
-def parse_options(body: bytes) -> dict[str, Any]:
-    """The task's options from a JSON object body; BadRequest names the field."""
-    try:
-        data = json.loads(body) if body.strip() else {}
-    except (ValueError, RecursionError):
-        raise BadRequest("The body must be a JSON object.") from None
-    if not isinstance(data, dict):
-        raise BadRequest("The body must be a JSON object.")
-    unknown = sorted(set(data) - set(FIELDS))
-    if unknown:
-        raise BadRequest(f"Unknown field: {unknown[0]!r}.")
-    options = {}
-    for name, (default, lowest, highest, types) in FIELDS.items():
-        value = data.get(name, default)
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, types)
-            # False for NaN and infinity too.
-            or not lowest <= value <= highest
-        ):
-            kind = "a whole number" if types == (int,) else "a number"
-            raise BadRequest(f"{name} must be {kind} from {lowest} to {highest}.")
-        options[name] = value
-    return options
