@@ -15,7 +15,7 @@ from app.errors import register_error_handlers
 from app.limits import limits_init_app
 from app.security import security_headers_init_app
 from app.sessions import SessionInterface
-from app.views import account, health, home, tasks
+from app.views import account, health, home, openapi, tasks
 
 csrf = CSRFProtect()
 
@@ -54,6 +54,7 @@ def create_app(
     app.register_blueprint(account.bp)
     app.register_blueprint(tasks.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(openapi.bp)
     # The JSON API changes nothing a cookie guards (the cookie only groups a
     # browser's tasks for GET /tasks), so CSRF does not apply to it.
     csrf.exempt(tasks.bp)

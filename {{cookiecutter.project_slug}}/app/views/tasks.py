@@ -9,6 +9,7 @@ from flask import Blueprint, abort, current_app, jsonify, request, session, url_
 from app.errors import BROKER_ERRORS
 from app.history import forget_job, jobs_of, record_new_job
 from app.limits import limiter, refuse_when_queue_is_full, tasks_rate_limit
+from app.models.base import as_utc
 from app.task_ids import issue_task_id, was_issued
 from app.task_options import parse_options, time_limits
 from app.tasks.progress import request_cancel, walk
@@ -55,7 +56,7 @@ def history():
                 "current": job.current,
                 "total": job.total,
                 "status_url": url_for("tasks.status", task_id=job.id),
-                "created_at": job.created_at.isoformat(),
+                "created_at": as_utc(job.created_at).isoformat(),
             }
             for job in jobs_of(client_id())
         ]
