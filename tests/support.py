@@ -148,26 +148,45 @@ class ProjectVenv:
         return self.path / "bin" / name
 
 
-def shared_project_venv(cache: Path) -> ProjectVenv:
+def shared_project_venv(cache: Path, python: str | None = None) -> ProjectVenv:
     """Build (once, shared by parallel workers) the venv for baked projects.
 
     Its name holds a hash of the template's pyproject.toml, so a change of
     dependencies builds a new one. A marker file written last tells a
     finished venv from one whose build was interrupted.
+
+    It runs on `python`, by default the interpreter running the tests.
+    Another interpreter gets a venv (and a lock) of its own, named after its
+    version, its path and full version also in the hash.
     """
     digest = hashlib.sha256((TEMPLATE_PROJECT / "pyproject.toml").read_bytes())
-    venv = ProjectVenv(cache / f"baked-venv-{digest.hexdigest()[:12]}")
+    name = "baked-venv"
+    if python is not None:
+        version = interpreter_version(python)
+        digest.update(f"{os.path.realpath(python)} {version}".encode())
+        name += "-py" + ".".join(version.split(".")[:2])
+    venv = ProjectVenv(cache / f"{name}-{digest.hexdigest()[:12]}")
     finished = venv.path / "finished"
     cache.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(cache / "baked-venv.lock")):
+    with FileLock(str(cache / f"{name}.lock")):
         if not finished.exists():
             shutil.rmtree(venv.path, ignore_errors=True)
-            build_venv(venv)
+            build_venv(venv, python or sys.executable)
             finished.touch()
     return venv
 
 
-def build_venv(venv: ProjectVenv) -> None:
+def interpreter_version(python: str) -> str:
+    """The full version of the interpreter `python`, such as "3.13.0"."""
+    return subprocess.run(
+        [python, "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def build_venv(venv: ProjectVenv, python: str = sys.executable) -> None:
     """Install the dependencies of a bake with every option on, not the bake."""
     with tempfile.TemporaryDirectory() as scratch:
         bake = Path(
@@ -178,7 +197,7 @@ def build_venv(venv: ProjectVenv) -> None:
                 extra_context={"use_celery_beat": True, "use_flower": True},
             )
         )
-        subprocess.run([sys.executable, "-m", "venv", str(venv.path)], check=True)
+        subprocess.run([python, "-m", "venv", str(venv.path)], check=True)
         pip = [str(venv.python), "-m", "pip", "-q", "--disable-pip-version-check"]
         subprocess.run([*pip, "install", f"{bake}[dev]"], check=True)
         # Every bake's package is called `app`: tests run bakes from their

@@ -1,12 +1,21 @@
 """Bad answers stop the bake cleanly; hostile but valid names bake valid code."""
 
+import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# The choice and yes/no variables, from the prompts' one source.
+OPTIONS = {
+    name: value
+    for name, value in json.loads((REPO / "cookiecutter.json").read_text()).items()
+    if isinstance(value, list | bool) and not name.startswith("_")
+}
 
 
 def cookiecutter(output_dir: Path, *answers: str) -> subprocess.CompletedProcess:
@@ -25,6 +34,10 @@ def cookiecutter(output_dir: Path, *answers: str) -> subprocess.CompletedProcess
         ("author_email=not-an-address", "author_email"),
         ("project_slug=Not A Slug", "project_slug"),
         ("project_slug=../outside", "project_slug"),
+        # A path: cookiecutter makes every folder along it before the hook runs.
+        ("project_slug=bad slug/../x", "project_slug"),
+        ("project_slug=a/b/c", "project_slug"),
+        ("project_slug=p/q/../../x/y", "project_slug"),
         ("project_slug=app", "project_slug"),
         ("project_name=two\nlines", "project_name"),
         ("description=a\x1bb", "description"),
@@ -45,11 +58,40 @@ def test_bad_answer_stops_the_bake_and_leaves_nothing(tmp_path, answer, variable
 
 
 @pytest.mark.parametrize(
+    "slug",
+    ["kept/new", "kept/../new", "empty/new", "empty/deeper/../new", "../outside/new"],
+)
+def test_refused_path_slug_leaves_folders_that_existed_alone(tmp_path, slug):
+    """Only folders the failed bake made go: not older ones, not outside folders."""
+    output = tmp_path / "out"
+    (output / "kept").mkdir(parents=True)
+    (output / "kept/file.txt").write_text("mine")
+    (output / "empty").mkdir()
+    (tmp_path / "outside").mkdir()
+    an_hour_ago = time.time() - 3600
+    for folder in [output / "kept", output / "empty", tmp_path / "outside"]:
+        os.utime(folder, (an_hour_ago, an_hour_ago))
+    completed = cookiecutter(output, f"project_slug={slug}")
+    assert completed.returncode != 0
+    assert "ERROR: project_slug:" in completed.stderr
+    assert sorted(path.name for path in output.iterdir()) == ["empty", "kept"]
+    assert [path.name for path in (output / "kept").iterdir()] == ["file.txt"]
+    assert list((output / "empty").iterdir()) == []
+    assert list((tmp_path / "outside").iterdir()) == []
+
+
+@pytest.mark.parametrize(
     "answer",
-    ["broker=kafka", "use_docker=maybe"],
+    [
+        f"{name}={'maybe' if isinstance(value, bool) else 'not-a-choice'}"
+        for name, value in OPTIONS.items()
+    ],
 )
 def test_answer_outside_the_choices_is_refused(tmp_path, answer):
-    """Cookiecutter itself refuses these before anything is written."""
+    """Cookiecutter itself refuses these before anything is written.
+
+    So the pre-generation hook need not (and does not) check them.
+    """
     completed = cookiecutter(tmp_path, answer)
     assert completed.returncode != 0
     assert answer.split("=")[0] in completed.stderr + completed.stdout

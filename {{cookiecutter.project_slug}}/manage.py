@@ -46,25 +46,34 @@ def dev(port: int) -> None:
     )
 
 
-@cli.command(
-    with_appcontext=False,
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-)
+# Commands that hand their arguments, `--help` included, to Celery's own.
+CELERY_COMMAND = {
+    "with_appcontext": False,
+    "add_help_option": False,
+    "context_settings": {"ignore_unknown_options": True, "allow_extra_args": True},
+}
+
+
+@cli.command(**CELERY_COMMAND)
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 def worker(celery_args: tuple[str, ...]) -> None:
-    """Run a Celery worker; extra arguments go to `celery worker`."""
+    """Run a Celery worker; `worker --help` lists Celery's options.
+
+    The arguments go to `celery worker`, after `--loglevel INFO`.
+    """
     celery = create_app().extensions["celery"]
     celery.worker_main(["worker", "--loglevel", "INFO", *celery_args])
 {%- if cookiecutter.use_celery_beat %}
 
 
-@cli.command(
-    with_appcontext=False,
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-)
+@cli.command(**CELERY_COMMAND)
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 def beat(celery_args: tuple[str, ...]) -> None:
-    """Run Celery beat, which sends the periodic tasks of `CELERY_BEAT_SCHEDULE`."""
+    """Run Celery beat; `beat --help` lists Celery's options.
+
+    Beat sends the periodic tasks of `CELERY["beat_schedule"]` in
+    app/config.py. The arguments go to `celery beat`, after `--loglevel INFO`.
+    """
     celery = create_app().extensions["celery"]
     celery.start(["beat", "--loglevel", "INFO", *celery_args])
 {%- endif %}

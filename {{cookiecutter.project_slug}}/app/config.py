@@ -39,17 +39,6 @@ def env_int(name: str, default: int) -> int:
     return default if value is None else int(value)
 
 
-def database_url(url: str | None) -> str | None:
-    """SQLAlchemy's URL for `url`: PostgreSQL URLs get the psycopg 3 driver.
-
-    `postgresql://` (and the older `postgres://`) would otherwise ask for
-    psycopg2, which the project does not install.
-    """
-    if url and url.startswith(("postgres://", "postgresql://")):
-        return "postgresql+psycopg://" + url.split("://", 1)[1]
-    return url
-
-
 class BaseConfig:
     """Defaults shared by every environment; production-safe unless noted."""
 
@@ -64,9 +53,10 @@ class BaseConfig:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
 
-    # PostgreSQL in production (psycopg 3); SQLite serves development.
+    # PostgreSQL in production (postgresql:// URLs use psycopg 3, see
+    # app/database.py); SQLite serves development.
     # https://flask-sqlalchemy.readthedocs.io/en/stable/config/
-    SQLALCHEMY_DATABASE_URI = database_url(env("DATABASE_URL"))
+    SQLALCHEMY_DATABASE_URI = env("DATABASE_URL")
     # Seconds before the database side gives up, so that a request answers
     # 503 instead of hanging and a worker is never stuck for good: opening a
     # connection, waiting for another transaction's lock, one statement.
@@ -217,7 +207,7 @@ class DevelopmentConfig(BaseConfig):
     # Room to click around the demo page.
     TASKS_RATE_LIMIT = env("TASKS_RATE_LIMIT", "60/minute")
     # With no DATABASE_URL, a SQLite file that `python manage.py dev` creates.
-    SQLALCHEMY_DATABASE_URI = database_url(env("DATABASE_URL")) or (
+    SQLALCHEMY_DATABASE_URI = env("DATABASE_URL") or (
         f"sqlite:///{PROJECT_DIR / 'instance' / 'development.sqlite'}"
     )
 
@@ -231,7 +221,7 @@ class TestingConfig(BaseConfig):
     # Tests that count requests turn it on for themselves.
     RATELIMIT_ENABLED = False
     # Never the DATABASE_URL of .env: tests empty their tables.
-    SQLALCHEMY_DATABASE_URI = database_url(env("TEST_DATABASE_URL")) or "sqlite://"
+    SQLALCHEMY_DATABASE_URI = env("TEST_DATABASE_URL") or "sqlite://"
     CELERY_BROKER_URL = "memory://"
     CELERY_RESULT_BACKEND = "cache+memory://"
     # Tests never mail anyone, whatever MAIL_SERVER the developer's .env sets.

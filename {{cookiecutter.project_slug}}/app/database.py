@@ -25,7 +25,9 @@ migrate = Migrate()
 
 def database_init_app(app: Flask) -> None:
     """Attach the database and its migrations (`python manage.py db ...`)."""
-    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    uri = with_driver(app.config["SQLALCHEMY_DATABASE_URI"])
+    app.config["SQLALCHEMY_DATABASE_URI"] = uri
+    url = make_url(uri)
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(url, app.config))
     if url.get_backend_name() == "sqlite" and url.database not in IN_MEMORY:
         # The SQLite file's folder (instance/ in development) must exist.
@@ -44,6 +46,17 @@ def database_init_app(app: Flask) -> None:
         with app.app_context():
             for engine in db.engines.values():
                 engine.dispose(close=False)
+
+
+def with_driver(url: str) -> str:
+    """`url` naming the PostgreSQL driver the project installs, psycopg 3.
+
+    A bare `postgresql://` (or the older `postgres://`) would ask SQLAlchemy
+    2.0 for psycopg2, which is not installed.
+    """
+    if url.startswith(("postgres://", "postgresql://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
 
 
 def engine_options(url: URL, config: dict[str, Any]) -> dict[str, Any]:

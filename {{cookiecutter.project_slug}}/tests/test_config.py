@@ -11,10 +11,10 @@ from app.celery_app import embedded_settings
 from app.config import (
     ProductionConfig,
     StagingConfig,
-    database_url,
     env_bool,
     env_int,
 )
+from app.database import with_driver
 
 
 @pytest.mark.parametrize(
@@ -108,12 +108,11 @@ def test_production_answers_carry_hsts(monkeypatch):
         ("postgres://u:p@db/app", "postgresql+psycopg://u:p@db/app"),
         ("postgresql+psycopg://db/app", "postgresql+psycopg://db/app"),
         ("sqlite:///app.sqlite", "sqlite:///app.sqlite"),
-        (None, None),
     ],
 )
 def test_postgresql_urls_use_psycopg_3(url, expected):
     """`postgresql://` just works: it picks the driver the project installs."""
-    assert database_url(url) == expected
+    assert with_driver(url) == expected
 
 
 def test_development_needs_no_database_server(monkeypatch):

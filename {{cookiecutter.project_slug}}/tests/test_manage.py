@@ -1,6 +1,25 @@
 """The command line: python manage.py ..."""
 
+import click
+from flask.cli import ScriptInfo
+
 from manage import cli
+
+# Flask's own commands, then the project's.
+COMMANDS = {
+    "run",
+    "shell",
+    "routes",
+    "dev",
+    "worker",
+    "db",
+    "send-test-email",
+    # Flask-Limiter's own: `limiter limits` lists the rate limits in force.
+    "limiter",
+{%- if cookiecutter.use_celery_beat %}
+    "beat",
+{%- endif %}
+}
 
 
 def test_send_test_email_prints_the_task_id(runner):
@@ -17,8 +36,32 @@ def test_send_test_email_refuses_a_bad_address(runner):
     assert "ADDRESS" in result.output
 
 
-def test_worker_and_dev_are_listed(runner):
-    """The project's own commands sit beside Flask's."""
-    result = runner.invoke(cli, ["--help"])
-    for command in ("dev", "worker", "send-test-email", "run", "shell", "routes"):
-        assert command in result.output
+def test_the_commands_are_exactly_these(app):
+    """`python manage.py --help` lists these commands, no more, no fewer."""
+    context = click.Context(cli, obj=ScriptInfo(create_app=lambda: app))
+    assert set(cli.list_commands(context)) == COMMANDS
+
+
+def test_help_lists_every_command(runner):
+    """Each command has a line of its own under Commands."""
+    output = runner.invoke(cli, ["--help"]).output
+    listing = output.split("\nCommands:\n", 1)[1].splitlines()
+    assert {line.split()[0] for line in listing if line[2:3].strip()} == COMMANDS
+
+
+def test_worker_help_shows_celerys_options(runner):
+    """`worker --help` is Celery's own help; it starts no worker."""
+    result = runner.invoke(cli, ["worker", "--help"])
+    assert result.exit_code == 0, result.output
+    for option in ("--concurrency", "--pool", "--queues", "--loglevel"):
+        assert option in result.output
+{%- if cookiecutter.use_celery_beat %}
+
+
+def test_beat_help_shows_celerys_options(runner):
+    """`beat --help` is Celery's own help; it starts no beat."""
+    result = runner.invoke(cli, ["beat", "--help"])
+    assert result.exit_code == 0, result.output
+    for option in ("--schedule", "--scheduler", "--max-interval", "--loglevel"):
+        assert option in result.output
+{%- endif %}
