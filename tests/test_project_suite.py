@@ -19,6 +19,27 @@ def test_default_bake_passes_its_own_tests(cookies, project_venv):
     run_project(project, project_venv, "python", "-m", "pytest", "-q", timeout=600)
 
 
+def test_without_redis_the_live_tests_are_skipped_saying_why(cookies, project_venv):
+    """No redis-server on PATH, not CI: the rest passes, live tests say why."""
+    project = bake(cookies)
+    completed = run_project(
+        project,
+        project_venv,
+        "python",
+        "-m",
+        "pytest",
+        "-q",
+        "-rs",
+        # Unit and live tests side by side; the whole suite runs elsewhere.
+        "tests/test_tasks_api.py",
+        env={"PATH": str(project_venv.path / "bin"), "CI": ""},
+        timeout=600,
+    )
+    assert "live test: no broker" in completed.stdout
+    assert " skipped" in completed.stdout
+    assert " failed" not in completed.stdout
+
+
 def test_bake_with_every_option_passes_its_own_tests_on_postgresql(
     cookies, project_venv
 ):
