@@ -8,6 +8,8 @@ import collections
 import re
 import secrets
 import signal
+import socket
+import subprocess
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 from kombu import Connection, Exchange, Producer
 from stack import Stack, poll_task
 from support import clean_env, private_redis, wait_until
@@ -239,3 +242,36 @@ def test_a_full_queue_answers_503_with_retry_after(stack):
     assert response.status_code == 503
     assert set(response.json()) == {"error"}
     assert response.headers["Retry-After"] == "10"
+
+
+@pytest.fixture(scope="module")
+def worker_health_check(cookies_session) -> str:
+    """The shell command compose.yaml's worker service checks its health with."""
+    result = cookies_session.bake(extra_context={"use_docker": True})
+    assert result.exit_code == 0, result.exception
+    compose = yaml.safe_load((Path(result.project_path) / "compose.yaml").read_text())
+    kind, command = compose["services"]["worker"]["healthcheck"]["test"]
+    assert kind == "CMD-SHELL"
+    return command.replace("$$", "$")  # compose's escape for the shell's $
+
+
+def test_a_workers_health_check_pings_that_worker_only(stack, worker_health_check):
+    """Each worker container checks its own worker: another one answering
+    does not make a dead worker look healthy."""
+
+    def check() -> int:
+        env = {**stack.env, "HOSTNAME": socket.gethostname()}
+        return subprocess.run(
+            ["bash", "-c", worker_health_check],
+            cwd=stack.project,
+            env=env,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        ).returncode
+
+    worker = stack.start_worker("worker", "--concurrency", "1")
+    assert check() == 0
+    stack.start_worker("other", "--concurrency", "1")
+    worker.stop()
+    assert check() != 0, "another worker answered for this one"
