@@ -148,19 +148,33 @@ class ProjectVenv:
         return self.path / "bin" / name
 
 
-def shared_project_venv(cache: Path, python: str | None = None) -> ProjectVenv:
+# How the shared venv picks versions: those of the bake's constraints.txt
+# (what its Dockerfile and CI install), the lowest its pyproject.toml allows
+# for its direct dependencies, or the newest it allows.
+VERSIONS = ("pinned", "lowest", "newest")
+
+
+def shared_project_venv(
+    cache: Path, python: str | None = None, versions: str = "pinned"
+) -> ProjectVenv:
     """Build (once, shared by parallel workers) the venv for baked projects.
 
-    Its name holds a hash of the template's pyproject.toml, so a change of
-    dependencies builds a new one. A marker file written last tells a
+    Its name holds a hash of the template's pyproject.toml and
+    constraints.txt, so a change of dependencies builds a new one; a
+    `newest` venv is built anew each day. A marker file written last tells a
     finished venv from one whose build was interrupted.
 
-    It runs on `python`, by default the interpreter running the tests.
-    Another interpreter gets a venv (and a lock) of its own, named after its
+    It runs on `python`, by default the interpreter running the tests;
+    another interpreter gets a venv (and a lock) of its own, named after its
     version, its path and full version also in the hash.
     """
-    digest = hashlib.sha256((TEMPLATE_PROJECT / "pyproject.toml").read_bytes())
-    name = "baked-venv"
+    assert versions in VERSIONS, versions
+    digest = hashlib.sha256()
+    for name in ("pyproject.toml", "constraints.txt"):
+        digest.update((TEMPLATE_PROJECT / name).read_bytes())
+    name = "baked-venv" if versions == "pinned" else f"baked-venv-{versions}"
+    if versions == "newest":
+        digest.update(time.strftime("%Y-%m-%d").encode())
     if python is not None:
         version = interpreter_version(python)
         digest.update(f"{os.path.realpath(python)} {version}".encode())
@@ -171,7 +185,7 @@ def shared_project_venv(cache: Path, python: str | None = None) -> ProjectVenv:
     with FileLock(str(cache / f"{name}.lock")):
         if not finished.exists():
             shutil.rmtree(venv.path, ignore_errors=True)
-            build_venv(venv, python or sys.executable)
+            build_venv(venv, python or sys.executable, versions)
             finished.touch()
     return venv
 
@@ -186,8 +200,12 @@ def interpreter_version(python: str) -> str:
     ).stdout.strip()
 
 
-def build_venv(venv: ProjectVenv, python: str = sys.executable) -> None:
-    """Install the dependencies of a bake with every option on, not the bake."""
+def build_venv(venv: ProjectVenv, python: str, versions: str) -> None:
+    """Install the dependencies of a bake with every option on, not the bake.
+
+    uv (from the test tools) installs them: as pip would, much faster.
+    """
+    uv = str(Path(sys.executable).parent / "uv")
     with tempfile.TemporaryDirectory() as scratch:
         bake = Path(
             cookiecutter(
@@ -197,12 +215,20 @@ def build_venv(venv: ProjectVenv, python: str = sys.executable) -> None:
                 extra_context={"use_celery_beat": True, "use_flower": True},
             )
         )
-        subprocess.run([python, "-m", "venv", str(venv.path)], check=True)
-        pip = [str(venv.python), "-m", "pip", "-q", "--disable-pip-version-check"]
-        subprocess.run([*pip, "install", f"{bake}[dev]"], check=True)
+        subprocess.run(
+            [uv, "venv", "-q", "--python", python, str(venv.path)], check=True
+        )
+        choice = {
+            "pinned": ["--constraint", str(bake / "constraints.txt")],
+            "lowest": ["--resolution", "lowest-direct"],
+            "newest": [],
+        }[versions]
+        install = [uv, "pip", "install", "-q", "--python", str(venv.python)]
+        subprocess.run([*install, *choice, f"{bake}[dev]"], check=True)
         # Every bake's package is called `app`: tests run bakes from their
         # own folder, so the venv keeps the dependencies only.
-        subprocess.run([*pip, "uninstall", "-y", bake.name], check=True)
+        uninstall = [uv, "pip", "uninstall", "-q", "--python", str(venv.python)]
+        subprocess.run([*uninstall, bake.name], check=True)
 
 
 def clean_env(venv: ProjectVenv, project: Path, **settings: str) -> dict[str, str]:

@@ -1,6 +1,10 @@
 """The Redis transport that reuses one client: same delivery, fewer clients."""
 
+import hashlib
+import importlib
+import inspect
 import ssl
+import textwrap
 import uuid
 
 import pytest
@@ -114,3 +118,30 @@ def test_a_tls_redis_checks_certificates_unless_told_not_to(query, verify_mode):
     with celery.connection_for_write() as connection:
         assert connection.ssl["ssl_cert_reqs"] == verify_mode
     assert celery.backend.connparams["ssl_cert_reqs"] == verify_mode
+
+
+# SHA-256 (first 16 hex digits) of the upstream methods app/celery_redis.py
+# replaces, as written in kombu and Celery 5.5 to 5.7: the versions it was
+# written against and is tested with (pyproject.toml pins that range).
+REPLACED = {
+    "kombu.transport.redis.Channel.conn_or_acquire": "01ab44dd770603a6",
+    "kombu.Connection.get_transport_cls": "c2990a8a03fae834",
+    "celery.backends.redis.RedisBackend.on_task_call": "3aefd80e320b7a13",
+}
+
+
+@pytest.mark.parametrize("name", REPLACED)
+def test_the_replaced_upstream_methods_are_unchanged(name):
+    """A new kombu or Celery that changes a method we replace fails here.
+
+    Then read the new upstream method, bring app/celery_redis.py in line
+    with it (or drop the replacement), and record the new digest.
+    """
+    module_name, class_name, method_name = name.rsplit(".", 2)
+    method = getattr(
+        getattr(importlib.import_module(module_name), class_name), method_name
+    )
+    source = textwrap.dedent(inspect.getsource(method))
+    assert hashlib.sha256(source.encode()).hexdigest()[:16] == REPLACED[name], (
+        f"{name} changed upstream: re-check app/celery_redis.py"
+    )
