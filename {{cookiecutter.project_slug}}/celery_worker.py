@@ -7,6 +7,11 @@ see `.env.example`.
 """
 
 from app import create_app
+from app.config import ConfigurationError
 
-app = create_app()
+try:
+    app = create_app()
+except ConfigurationError as error:
+    # One line naming the setting, not a traceback.
+    raise SystemExit(f"Configuration error: {error}") from None
 celery = app.extensions["celery"]

@@ -7,15 +7,25 @@ import sys
 
 import click
 from email_validator import EmailNotValidError, validate_email
-from flask.cli import FlaskGroup
+from flask import Flask
+from flask.cli import FlaskGroup, NoAppException
 from flask_migrate import upgrade
 
 from app import create_app
+from app.config import ConfigurationError
 from app.devserver import run_together
 from app.tasks.email import send_test_email
 
 
-@click.group(cls=FlaskGroup, create_app=create_app)
+def load_app() -> Flask:
+    """The app for APP_ENV; a bad setting is one line naming it, no traceback."""
+    try:
+        return create_app()
+    except ConfigurationError as error:
+        raise NoAppException(str(error)) from None
+
+
+@click.group(cls=FlaskGroup, create_app=load_app)
 def cli() -> None:
     """Manage {{ cookiecutter.project_slug }}: run it, migrate it, test the mail.
 
@@ -32,7 +42,7 @@ def dev(port: int) -> None:
 
     Ctrl-C stops both.
     """
-    with create_app().app_context():
+    with load_app().app_context():
         upgrade()
     manage = [sys.executable, __file__]
     sys.exit(
@@ -61,7 +71,7 @@ def worker(celery_args: tuple[str, ...]) -> None:
 
     The arguments go to `celery worker`, after `--loglevel INFO`.
     """
-    celery = create_app().extensions["celery"]
+    celery = load_app().extensions["celery"]
     celery.worker_main(["worker", "--loglevel", "INFO", *celery_args])
 {%- if cookiecutter.use_celery_beat %}
 
@@ -74,7 +84,7 @@ def beat(celery_args: tuple[str, ...]) -> None:
     Beat sends the periodic tasks of `CELERY["beat_schedule"]` in
     app/config.py. The arguments go to `celery beat`, after `--loglevel INFO`.
     """
-    celery = create_app().extensions["celery"]
+    celery = load_app().extensions["celery"]
     celery.start(["beat", "--loglevel", "INFO", *celery_args])
 {%- endif %}
 

@@ -5,6 +5,13 @@
 Settings come from the environment (or `.env`): see `.env.example`.
 """
 
-from app import create_app
+from gunicorn.errors import AppImportError
 
-app = create_app()
+from app import create_app
+from app.config import ConfigurationError
+
+try:
+    app = create_app()
+except ConfigurationError as error:
+    # gunicorn prints this one line, not a traceback, and stops.
+    raise AppImportError(str(error)) from None

@@ -9,7 +9,7 @@ from flask_wtf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.celery_app import celery_init_app
-from app.config import CONFIG_BY_NAME
+from app.config import CONFIG_BY_NAME, ConfigurationError
 from app.database import database_init_app
 from app.errors import register_error_handlers
 from app.limits import limits_init_app
@@ -30,7 +30,7 @@ def create_app(
     """
     config_name = config_name or os.environ.get("APP_ENV") or "development"
     if config_name not in CONFIG_BY_NAME:
-        raise RuntimeError(
+        raise ConfigurationError(
             f"APP_ENV={config_name!r} is not one of: {', '.join(CONFIG_BY_NAME)}."
         )
     config_class = CONFIG_BY_NAME[config_name]

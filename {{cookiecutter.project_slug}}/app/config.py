@@ -7,6 +7,7 @@ the Flask app -> the Celery app. `APP_ENV` picks the class; see
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 
@@ -20,6 +21,20 @@ load_dotenv(PROJECT_DIR / ".env", override=False)
 # staging and production.
 DEVELOPMENT_SECRET_KEY = "dev-only-not-secret"  # noqa: S105
 TESTING_SECRET_KEY = "testing-only-not-secret"  # noqa: S105
+
+
+# URL schemes Celery is given: a typo (`rabbitmq://`, `redis://host:port`)
+# stops the app at start instead of failing every request.
+# (`memory` and `cache+memory` are the testing config's stand-ins.)
+BROKER_SCHEMES = (
+    *("redis", "rediss", "sentinel", "amqp", "amqps", "pyamqp"),
+    *("filesystem", "memory"),
+)
+RESULT_SCHEMES = ("redis", "rediss", "sentinel", "file", "cache+memory")
+
+
+class ConfigurationError(RuntimeError):
+    """A setting is missing or malformed; the message names its variable."""
 
 
 def env(name: str, default: str | None = None) -> str | None:
@@ -186,13 +201,41 @@ class BaseConfig:
 
     @classmethod
     def check(cls, settings: dict) -> None:
-        """Refuse to start without the settings this environment cannot guess."""
+        """Refuse to start without the settings this environment cannot
+        guess, or with Celery URLs that could never work."""
         for name, variable in cls.REQUIRED_SETTINGS.items():
             if not settings.get(name):
-                raise RuntimeError(
+                raise ConfigurationError(
                     f"{variable} is not set: APP_ENV={cls.ENV_NAME} needs it "
                     "(see .env.example)."
                 )
+        for variable, schemes in [
+            ("CELERY_BROKER_URL", BROKER_SCHEMES),
+            ("CELERY_RESULT_BACKEND", RESULT_SCHEMES),
+        ]:
+            check_url(variable, settings.get(variable), schemes)
+
+
+def check_url(variable: str, url: str | None, schemes: tuple[str, ...]) -> None:
+    """A URL (or `;`-separated list) with a known scheme and a numeric port.
+
+    The message names the variable and the scheme, never the URL: it may
+    hold a password.
+    """
+    for part in (url or "").split(";") if url else ():
+        scheme, separator, _ = part.partition("://")
+        if not separator or scheme not in schemes:
+            known = ", ".join(f"{name}://" for name in schemes)
+            raise ConfigurationError(
+                f"{variable} must start with one of {known}; "
+                f"it starts with {scheme + separator if separator else 'no scheme'!r}."
+            )
+        try:
+            _ = urlsplit(part).port  # parsed on access
+        except ValueError:
+            raise ConfigurationError(
+                f"{variable} has a port that is not a number."
+            ) from None
 
 
 class DevelopmentConfig(BaseConfig):
@@ -253,7 +296,7 @@ class ProductionConfig(BaseConfig):
         super().check(settings)
         key = settings["SECRET_KEY"]
         if len(key) < cls.MIN_SECRET_KEY_LENGTH or key in cls.KNOWN_WEAK_SECRET_KEYS:
-            raise RuntimeError(
+            raise ConfigurationError(
                 f"SECRET_KEY is too weak for APP_ENV={cls.ENV_NAME}: use at least "
                 f"{cls.MIN_SECRET_KEY_LENGTH} random characters (see .env.example)."
             )

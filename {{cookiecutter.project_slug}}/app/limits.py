@@ -15,6 +15,7 @@ from flask_limiter.util import get_remote_address
 from limits import parse_many
 from werkzeug.exceptions import ServiceUnavailable
 
+from app.config import ConfigurationError
 from app.errors import http_error
 
 REDIS_SCHEMES = ("redis://", "rediss://")
@@ -37,7 +38,7 @@ def limits_init_app(app: Flask) -> None:
         try:
             parse_many(app.config[name])
         except ValueError:
-            raise RuntimeError(
+            raise ConfigurationError(
                 f"{name}={app.config[name]!r} is not a rate limit such as "
                 "'10/minute' or '10/minute;100/hour'."
             ) from None

@@ -1,14 +1,18 @@
 """Settings: environment -> config classes -> app."""
 
-import importlib
+import os
+import subprocess
+import sys
 import types
 
 import pytest
+from conftest import PROJECT_DIR
 
 import app.config as settings_module
 from app import create_app
 from app.celery_app import embedded_settings
 from app.config import (
+    ConfigurationError,
     ProductionConfig,
     StagingConfig,
     env_bool,
@@ -169,16 +173,22 @@ def test_answers_carry_the_security_headers(client):
         assert response.headers["Referrer-Policy"] == "same-origin"
 
 
-def test_tests_never_send_real_mail(monkeypatch):
+def test_tests_never_send_real_mail():
     """A MAIL_SERVER in the developer's .env does not reach the testing config."""
-    monkeypatch.setenv("MAIL_SERVER", "smtp.example.com")
-    try:
-        reloaded = importlib.reload(settings_module)
-        assert reloaded.DevelopmentConfig.MAIL_BACKEND == "smtp"
-        assert reloaded.TestingConfig.MAIL_BACKEND == "memory"
-    finally:
-        monkeypatch.undo()
-        importlib.reload(settings_module)
+    backends = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from app.config import DevelopmentConfig as d, TestingConfig as t;"
+            "print(d.MAIL_BACKEND, t.MAIL_BACKEND)",
+        ],
+        cwd=PROJECT_DIR,
+        env={**os.environ, "MAIL_SERVER": "smtp.example.com"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert backends == ["smtp", "memory"]
 
 
 def test_app_config_is_the_settings_module():
@@ -190,3 +200,20 @@ def test_app_config_is_the_settings_module():
         "staging",
         "production",
     }
+
+
+@pytest.mark.parametrize(
+    ("variable", "url"),
+    [
+        ("CELERY_BROKER_URL", "rabbitmq://guest:guest@localhost:5672//"),
+        ("CELERY_BROKER_URL", "redis://localhost:notaport/0"),
+        ("CELERY_BROKER_URL", "localhost:6379"),
+        ("CELERY_RESULT_BACKEND", "amqp://guest@localhost//"),
+        ("CELERY_RESULT_BACKEND", "redis://localhost:63790000/0"),
+    ],
+)
+def test_a_malformed_celery_url_stops_the_app_naming_it(variable, url):
+    """A typo fails at start, never with every request; no password shown."""
+    with pytest.raises(ConfigurationError, match=f"^{variable} ") as refused:
+        create_app("testing", {variable: url})
+    assert "guest:guest" not in str(refused.value)

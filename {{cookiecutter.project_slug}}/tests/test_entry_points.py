@@ -1,0 +1,44 @@
+"""gunicorn, the worker and manage.py stop on a bad setting with one line."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import PROJECT_DIR
+
+BIN = Path(sys.executable).parent
+BAD_SETTINGS = {
+    "SECRET_KEY is not set": {"APP_ENV": "production", "SECRET_KEY": ""},
+    "CELERY_BROKER_URL must start with": {
+        "APP_ENV": "development",
+        "CELERY_BROKER_URL": "rabbitmq://guest:guest@localhost:5672//",
+    },
+}
+COMMANDS = {
+    "gunicorn": [str(BIN / "gunicorn"), "--bind", "127.0.0.1:0", "wsgi:app"],
+    "worker": [str(BIN / "celery"), "-A", "celery_worker.celery", "worker"],
+    "manage.py": [sys.executable, "manage.py", "routes"],
+}
+
+
+@pytest.mark.parametrize("message", BAD_SETTINGS)
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_bad_setting_is_one_line_not_a_traceback(command, message):
+    """The process exits non-zero, naming the setting, with no traceback."""
+    env = {**os.environ, **BAD_SETTINGS[message], "PYTHONPATH": str(PROJECT_DIR)}
+    completed = subprocess.run(
+        COMMANDS[command],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode != 0
+    assert message in output
+    assert "Traceback" not in output
+    assert "guest:guest" not in output
