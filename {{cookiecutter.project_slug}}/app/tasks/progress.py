@@ -1,13 +1,17 @@
 """A long task that reports its progress and can be cancelled."""
 
+import logging
 import time
 
 from celery import Task, shared_task, states
 from celery.backends.base import KeyValueStoreBackend
 from celery.exceptions import Ignore
 
+from app.errors import BROKER_ERRORS
 from app.history import record_final_state, record_progress
 from app.models.job import PROGRESS
+
+logger = logging.getLogger(__name__)
 
 # Seconds between progress reports (and cancel checks). The page polls at
 # most this often, so reporting faster would only load Redis and the
@@ -32,14 +36,11 @@ def walk(self: Task, total: int = 10, delay: float = 0.5) -> dict[str, int]:
     try:
         for current in range(total):
             if time.monotonic() >= next_report:
-                if self.backend.get(cancel_key(self.backend, job_id)):
+                if cancel_requested(self):
                     self.backend.mark_as_revoked(job_id, reason="cancelled")
                     record_final_state(job_id, states.REVOKED, current)
                     raise Ignore()
-                self.update_state(
-                    state=PROGRESS, meta={"current": current, "total": total}
-                )
-                record_progress(job_id, current, total)
+                report_progress(self, current, total)
                 next_report = time.monotonic() + REPORT_INTERVAL
             time.sleep(delay)
     except Ignore:
@@ -49,6 +50,32 @@ def walk(self: Task, total: int = 10, delay: float = 0.5) -> dict[str, int]:
         raise
     record_final_state(job_id, states.SUCCESS, total)
     return {"current": total, "total": total}
+
+
+def cancel_requested(task: Task) -> bool:
+    """True once DELETE /tasks/<id> has asked the task to stop.
+
+    While the result store is away (Redis restarting), the answer is no:
+    the walk goes on, and sees the request when the store is back.
+    """
+    try:
+        return bool(task.backend.get(cancel_key(task.backend, task.request.id)))
+    except BROKER_ERRORS as error:
+        logger.warning("Cancel check of %s skipped: %r", task.request.id, error)
+        return False
+
+
+def report_progress(task: Task, current: int, total: int) -> None:
+    """Progress to the result store (status polls) and to the job row.
+
+    A report the result store cannot take is skipped, not fatal: a blip of
+    Redis must not cost the walk.
+    """
+    try:
+        task.update_state(state=PROGRESS, meta={"current": current, "total": total})
+    except BROKER_ERRORS as error:
+        logger.warning("Progress of %s not stored: %r", task.request.id, error)
+    record_progress(task.request.id, current, total)
 
 
 def request_cancel(task_id: str) -> None:
