@@ -275,3 +275,24 @@ def test_a_workers_health_check_pings_that_worker_only(stack, worker_health_chec
     stack.start_worker("other", "--concurrency", "1")
     worker.stop()
     assert check() != 0, "another worker answered for this one"
+
+
+def test_health_is_the_web_tiers_whatever_the_workers_do(stack, redis):
+    """A solo worker busy with a walk answers no ping: /healthz stays 200.
+    A wrong broker password is a 503 naming the broker, not a 500."""
+    stack.start_worker("worker", "--pool", "solo")
+    stack.start_web()
+    status_url = start_task(stack, total=50, delay=0.1)
+    poll_task(stack.url(status_url), {"PROGRESS"}, stack.logs)
+    response = requests.get(stack.url("/healthz"), timeout=15)
+    assert response.status_code == 200, response.text
+    assert response.json()["broker"] == "up"
+    stack.stop()
+
+    url = redis["server"].url.replace("redis://", "redis://:wrong-password@")
+    stack.env["CELERY_BROKER_URL"] = stack.env["CELERY_RESULT_BACKEND"] = url
+    stack.start_web()
+    response = requests.get(stack.url("/healthz"), timeout=15)
+    assert response.status_code == 503, response.text
+    assert response.json()["broker"] == "down"
+    assert "broker" in response.json()["error"]
