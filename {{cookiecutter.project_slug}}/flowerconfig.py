@@ -7,6 +7,9 @@ https://flower.readthedocs.io/en/latest/config.html
 
 import os
 
+import tornado.web
+from flower.views.monitor import Metrics
+
 port = int(os.environ.get("FLOWER_PORT", "5555"))
 basic_auth = [
     pair for pair in os.environ.get("FLOWER_BASIC_AUTH", "").split(",") if pair
@@ -14,3 +17,9 @@ basic_auth = [
 
 if not basic_auth and os.environ.get("APP_ENV", "development") != "development":
     raise SystemExit("FLOWER_BASIC_AUTH is not set: Flower needs a login here.")
+
+# Flower 2.2 serves /metrics (task names, worker names and counts) without
+# asking for the login every other page asks for: ask for it there too.
+# Prometheus sends it with `basic_auth` in its scrape config.
+# tests/test_flower.py checks both pages; pyproject.toml pins flower <2.3.
+Metrics.get = tornado.web.authenticated(Metrics.get)

@@ -109,6 +109,11 @@ class BaseConfig:
     CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND")
     {%- endif %}
 
+{%- if cookiecutter.use_celery_beat %}
+    # Seconds between two heartbeats, the example periodic task.
+    HEARTBEAT_SECONDS = env_int("HEARTBEAT_SECONDS", 60)
+
+{%- endif %}
     # Settings handed to Celery as they are; names follow Celery's docs:
     # https://docs.celeryq.dev/en/stable/userguide/configuration.html
     CELERY = {
@@ -172,7 +177,10 @@ class BaseConfig:
         "beat_schedule": {
             "heartbeat": {
                 "task": "app.tasks.periodic.heartbeat",
-                "schedule": env_int("HEARTBEAT_SECONDS", 60),
+                "schedule": HEARTBEAT_SECONDS,
+                # Not run within one interval, a heartbeat is dropped: workers
+                # back from an outage do not run the backlog all at once.
+                "options": {"expires": HEARTBEAT_SECONDS},
             },
         },
 {%- endif %}

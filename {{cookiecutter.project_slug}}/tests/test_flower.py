@@ -15,7 +15,7 @@ LOGIN = "admin:flower-test-password"
 
 
 def test_flower_lists_the_worker_behind_a_login(broker_urls, tmp_path):
-    """Its API needs the login, and with it lists the running worker."""
+    """Its API and its metrics need the login; with it, it lists the worker."""
     queue = f"flower-{uuid.uuid4().hex}"
     port = free_port()
     env = {
@@ -39,6 +39,11 @@ def test_flower_lists_the_worker_behind_a_login(broker_urls, tmp_path):
             wait_for(lambda: status(url) is not None, 30, "Flower to answer")
             assert status(url) == 401
             wait_for(lambda: any(n.startswith(queue) for n in workers(url)), 30, url)
+            metrics = f"http://127.0.0.1:{port}/metrics"
+            assert status(metrics) == 401
+            assert status(metrics, LOGIN) == 200
+            # Left open on purpose, for load balancers: it says only "OK".
+            assert status(f"http://127.0.0.1:{port}/healthcheck") == 200
         finally:
             flower.terminate()
             flower.wait(30)
