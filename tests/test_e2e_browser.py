@@ -1,6 +1,7 @@
 """The progress page in a real browser (Debian's Chromium, headless)."""
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,19 @@ def test_a_reloaded_page_shows_its_rows_again_and_they_finish(stack, browser):
     other_page.wait_for_load_state("networkidle")
     expect(other_page.locator("[data-task-id]")).to_have_count(0)
     stranger.close()
+
+
+def test_a_cancelled_row_keeps_its_count(stack, browser):
+    """Cancel stops the bar where it was: REVOKED, with how far it got."""
+    page = browser.new_page()
+    page.goto(stack.url("/"))
+    page.fill("#total", "200")
+    page.fill("#delay", "0.1")
+    page.click("#start-task")
+    row = page.locator("[data-task-id]").first
+    expect(row).to_have_attribute("data-state", "PROGRESS", timeout=30_000)
+    expect(row.locator(".task-status")).not_to_have_text("PROGRESS 0/200")
+    row.locator(".task-cancel").click()
+    expect(row).to_have_attribute("data-state", "REVOKED", timeout=30_000)
+    expect(row.locator(".task-status")).to_have_text(re.compile(r"^REVOKED \d+/200$"))
+    page.close()

@@ -115,7 +115,8 @@ function show(task, { state, current, total, error }) {
     bar.value = current ?? 0;
   }
   if (state === "SUCCESS") bar.value = bar.max;
-  const numbers = Number.isInteger(total) ? ` ${current ?? 0}/${total}` : "";
+  // A cancelled or failed task reports no numbers: keep the last ones seen.
+  const numbers = bar.hasAttribute("value") ? ` ${bar.value}/${bar.max}` : "";
   status.textContent = error ? `${state}: ${error}` : `${state}${numbers}`;
   if (FINAL_STATES.has(state)) finish(task);
 }
