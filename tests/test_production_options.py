@@ -64,6 +64,12 @@ def test_each_compose_service_checks_its_own_health(project):
     assert "inspect ping" in worker_check
     assert "-d worker@$$HOSTNAME" in worker_check
     assert "--hostname worker@%h" in services["worker"]["command"]
+    # A worker per queue: long work never occupies the process mail needs.
+    assert "-Q celery" in services["worker"]["command"]
+    assert "-Q mail" in services["mail-worker"]["command"]
+    mail_check = " ".join(services["mail-worker"]["healthcheck"]["test"])
+    assert "-d mail@$$HOSTNAME" in mail_check
+    assert "--hostname mail@%h" in services["mail-worker"]["command"]
     assert "/healthcheck" in " ".join(services["flower"]["healthcheck"]["test"])
     assert services["beat"]["healthcheck"] == {"disable": True}
 

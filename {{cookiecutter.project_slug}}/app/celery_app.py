@@ -6,6 +6,7 @@ from typing import Any
 
 from celery import Celery, Task
 from flask import Flask
+from kombu import Exchange, Queue
 
 from app.celery_redis import Messaging
 
@@ -56,6 +57,7 @@ def celery_settings(app: Flask) -> dict[str, Any]:
         "broker_url": broker_url,
         "result_backend": result_backend,
     }
+    settings["task_queues"] = declared_queues(settings)
     if broker_url == EMBEDDED_BROKER_URL:
         settings.update(embedded_settings(Path(app.instance_path) / "celery"))
     # kombu turns certificate checks off for a bare rediss:// URL, and
@@ -67,6 +69,18 @@ def celery_settings(app: Flask) -> dict[str, Any]:
     if says_nothing_of_certificates(results_url):
         settings.setdefault("redis_backend_use_ssl", verify)
     return settings
+
+
+def declared_queues(settings: dict[str, Any]) -> list[Queue]:
+    """The default queue and every queue a route names, as Celery declares them.
+
+    Declared, so that a worker started without -Q consumes from all of them.
+    """
+    names = [settings["task_default_queue"]]
+    names += [route["queue"] for route in settings["task_routes"].values()]
+    return [
+        Queue(name, Exchange(name), routing_key=name) for name in dict.fromkeys(names)
+    ]
 
 
 def says_nothing_of_certificates(url: str) -> bool:

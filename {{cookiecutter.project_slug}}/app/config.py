@@ -131,6 +131,12 @@ class BaseConfig:
         # Tasks that acknowledge late (see app/tasks/) are stopped when the
         # broker connection drops, since the broker hands them out again.
         "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # Mail and other short tasks have a queue of their own, so that they
+        # never wait behind long walks. A worker started without -Q serves
+        # every queue; `-Q mail` serves mail alone, `-Q celery` the rest.
+        # https://docs.celeryq.dev/en/stable/userguide/routing.html
+        "task_default_queue": "celery",
+        "task_routes": {"app.tasks.email.*": {"queue": "mail"}},
         # Each worker process reserves one task at a time, so a long task
         # never keeps queued work waiting on a busy worker while another
         # idles. It measured no cost on loopback (the worker's main process,

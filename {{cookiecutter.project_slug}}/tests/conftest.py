@@ -128,7 +128,12 @@ def live_app(
     # A queue per test session, so that runs sharing a broker never steal
     # each other's tasks.
     queue = f"tests-{uuid.uuid4().hex}"
-    settings = {**BaseConfig.CELERY, "task_default_queue": queue}
+    settings = {
+        **BaseConfig.CELERY,
+        "task_default_queue": queue,
+        # Mail too goes to the test's own queue, the one its worker serves.
+        "task_routes": {"app.tasks.email.*": {"queue": queue}},
+    }
     app = create_app(
         "testing",
         {**broker_urls, "CELERY": settings, "SQLALCHEMY_DATABASE_URI": database_url},

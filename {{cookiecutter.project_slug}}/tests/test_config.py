@@ -217,3 +217,13 @@ def test_a_malformed_celery_url_stops_the_app_naming_it(variable, url):
     with pytest.raises(ConfigurationError, match=f"^{variable} ") as refused:
         create_app("testing", {variable: url})
     assert "guest:guest" not in str(refused.value)
+
+
+def test_mail_has_a_queue_of_its_own(app):
+    """Mail goes to `mail`, walks to the default queue; a worker started
+    without -Q consumes both."""
+    celery = app.extensions["celery"]
+    route = celery.amqp.router.route
+    assert route({}, "app.tasks.email.send_confirmation_email")["queue"].name == "mail"
+    assert route({}, "app.tasks.progress.walk")["queue"].name == "celery"
+    assert set(celery.amqp.queues) == {"celery", "mail"}
