@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery, Task
+from celery.signals import worker_init
 from flask import Flask
 from kombu import Exchange, Queue
 
@@ -41,6 +42,12 @@ def celery_init_app(app: Flask) -> Celery:
     celery.backend_cls = settings["result_backend"]
     celery.set_default()
     app.extensions["celery"] = celery
+
+    @worker_init.connect(weak=False)
+    def use_worker_settings(**_: Any) -> None:
+        """Settings for worker processes only (CELERY_WORKER in app/config.py)."""
+        celery.conf.update(app.config["CELERY_WORKER"])
+
     return celery
 
 

@@ -192,6 +192,18 @@ class BaseConfig:
 {%- endif %}
     }
 
+    # Added to CELERY in worker processes only: a result the store cannot
+    # take (Redis restarting) is written again and again, with back-off, for
+    # about two minutes, instead of failing the task or leaving it PENDING.
+    # Web requests keep failing fast (503): they are not retried.
+    # https://docs.celeryq.dev/en/stable/userguide/configuration.html#result-backend-always-retry
+    CELERY_WORKER = {
+        "result_backend_always_retry": True,
+        "result_backend_max_retries": 30,
+        "result_backend_base_sleep_between_retries_ms": 100,
+        "result_backend_max_sleep_between_retries_ms": 5000,
+    }
+
     # RabbitMQ closes the channel of a consumer that holds a message longer
     # than its consumer_timeout (30 minutes unless its config says otherwise),
     # and the task goes to another worker: POST /tasks refuses longer work.
