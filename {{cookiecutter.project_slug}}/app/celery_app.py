@@ -13,6 +13,7 @@ from app.celery_redis import Messaging
 
 EMBEDDED_BROKER_URL = "filesystem://"
 REDIS_SCHEMES = ("redis://", "rediss://")
+AMQP_SCHEMES = ("amqp://", "amqps://", "pyamqp://")
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -65,6 +66,15 @@ def celery_settings(app: Flask) -> dict[str, Any]:
         "result_backend": result_backend,
     }
     settings["task_queues"] = declared_queues(settings)
+    # Tasks acknowledged late, still running when the broker connection
+    # drops: RabbitMQ hands them to another worker at once, so the copies
+    # here are stopped (they run again from the start); Redis keeps them
+    # until the visibility timeout, so here they run on through the blip
+    # and are acknowledged, once, when it is back.
+    settings.setdefault(
+        "worker_cancel_long_running_tasks_on_connection_loss",
+        broker_url.startswith(AMQP_SCHEMES),
+    )
     if broker_url == EMBEDDED_BROKER_URL:
         settings.update(embedded_settings(Path(app.instance_path) / "celery"))
     # kombu turns certificate checks off for a bare rediss:// URL, and

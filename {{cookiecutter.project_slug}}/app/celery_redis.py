@@ -1,4 +1,5 @@
-"""Celery's Redis broker transport and result store, minus two costs per task.
+"""Celery's Redis broker transport and result store, minus two costs per task
+and a crash when Redis restarts under a running worker.
 
 The channel and the result store are kombu's and Celery's own classes with
 one method changed each; the other classes only wire the channel in. The
@@ -8,6 +9,7 @@ pins the versions this was written against, and
 tests/test_celery_redis.py fails when a new release changes one of them.
 """
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -16,6 +18,7 @@ from celery.app.amqp import AMQP
 from celery.backends.redis import RedisBackend
 from kombu.transport import redis
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 
 class RedisChannel(redis.Channel):
@@ -28,7 +31,8 @@ class RedisChannel(redis.Channel):
     clients are thread-safe (each command borrows a connection from the
     pool), so one per connection pool serves every call; a new pool (after
     a fork or a reconnect) gets a new client. Delivery and acknowledgement
-    are unchanged: only where the client comes from differs.
+    are unchanged: only where the client comes from differs. And closing it
+    survives a broker that went away (see `close`).
     """
 
     _shared_client: Redis | None = None
@@ -38,6 +42,14 @@ class RedisChannel(redis.Channel):
         if client:
             yield client
             return
+        if self.connection.client is None:
+            # Kombu closes a channel after its connection is gone (Redis went
+            # away), and closing restores the channel's unacknowledged
+            # messages: with no connection left, that must fail as a
+            # connection error, which the worker recovers from, not as the
+            # AttributeError that stopped it. The messages stay in Redis's
+            # unacked hash for the visibility timeout to hand out again.
+            raise RedisConnectionError("the broker connection is closed")
         pool = self.pool
         if (
             self._shared_client is None
@@ -45,6 +57,22 @@ class RedisChannel(redis.Channel):
         ):
             self._shared_client = self._create_client()
         yield self._shared_client
+
+    def close(self) -> None:
+        """Kombu's close, surviving a broker that went away mid-read.
+
+        When Redis goes away, the worker closes the channel while its
+        blocking read of the queue is still pending. Kombu's close finishes
+        that read first and expects "no message", not the connection error
+        it gets: the close stops half-way, and the worker later dies of an
+        AttributeError (Celery 5.7, kombu 5.7). Finishing the read here,
+        its error ignored, lets the close complete; the channel's late
+        acknowledgements still reach Redis once it is back.
+        """
+        if self._in_poll:
+            with contextlib.suppress(Exception):
+                self._brpop_read()
+        super().close()
 
 
 class RedisTransport(redis.Transport):

@@ -128,9 +128,6 @@ class BaseConfig:
         # No STARTED state: it costs a write per task (about 10% of throughput
         # measured); the walk reports PROGRESS as soon as it starts instead.
         "task_track_started": False,
-        # Tasks that acknowledge late (see app/tasks/) are stopped when the
-        # broker connection drops, since the broker hands them out again.
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
         # Mail and other short tasks have a queue of their own, so that they
         # never wait behind long walks. A worker started without -Q serves
         # every queue; `-Q mail` serves mail alone, `-Q celery` the rest.

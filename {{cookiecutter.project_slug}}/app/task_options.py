@@ -7,10 +7,11 @@ from typing import Any
 from flask import current_app
 from werkzeug.exceptions import BadRequest
 
+from app.celery_app import AMQP_SCHEMES
+
 # The longest a task may overrun its expected time before it is stopped.
 TIME_LIMIT_MARGIN = 60
 REDIS_SCHEMES = ("redis://", "rediss://", "sentinel://")
-AMQP_SCHEMES = ("amqp://", "amqps://", "pyamqp://")
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,7 @@ def test_a_tls_redis_checks_certificates_unless_told_not_to(query, verify_mode):
 # written against and is tested with (pyproject.toml pins that range).
 REPLACED = {
     "kombu.transport.redis.Channel.conn_or_acquire": "01ab44dd770603a6",
+    "kombu.transport.redis.Channel.close": "8b98e8d4dc50ba00",
     "kombu.Connection.get_transport_cls": "c2990a8a03fae834",
     "celery.backends.redis.RedisBackend.on_task_call": "3aefd80e320b7a13",
 }
