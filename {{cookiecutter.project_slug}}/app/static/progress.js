@@ -96,9 +96,13 @@ async function follow(task) {
       task.delay = now === last ? backOff(task.delay) : FIRST_DELAY_MS;
       last = now;
     } catch (error) {
+      if (error.status === 404) {
+        // Its result expired (a day after it was started): nothing to follow.
+        task.status.textContent = "No longer known: its result has expired";
+        return finish(task);
+      }
       // A network error or 5xx (503: task queue down) may pass: keep trying.
       task.status.textContent = `Error: ${error.message}`;
-      if (error.status === 404) return finish(task);
       task.delay = backOff(task.delay);
     }
     await pause(task);
