@@ -2,10 +2,13 @@
 
     .venv/bin/python benchmarks/bench.py            # full run (a few minutes)
     .venv/bin/python benchmarks/bench.py --smoke    # does it work? (CI)
+    .venv/bin/python benchmarks/bench.py --web-only --no-suite   # web pairs only
 
 It bakes the default project into a temporary folder, starts a private
-redis-server on a free port, and measures, in alternating rounds (A B, B A,
-...) so that machine drift cancels out:
+redis-server on a free port, creates a PostgreSQL database of its own on the
+machine's server (127.0.0.1:5432, user postgres; dropped at the end) and
+migrates it with `python manage.py db upgrade`, and measures, in alternating
+rounds (A B, B A, ...) so that machine drift cancels out:
 
 - worker throughput: no-op tasks through the baked app's Celery setup (its
   Task class, an app context per task, its config) against a plain
@@ -14,9 +17,11 @@ redis-server on a free port, and measures, in alternating rounds (A B, B A,
 - round-trip latency (send -> result) p50/p95/p99 of one task, same pair;
 - the cost of progress reports: the demo walk against the same loop without
   reports;
-- the web tier under gunicorn (2 sync workers): POST /tasks and
-  GET /tasks/<id> against a bare Flask endpoint doing the same Redis work,
-  with 10 and 100 concurrent clients polling, load from wrk;
+- the web tier under gunicorn (2 sync workers): POST /tasks (a row
+  inserted and committed, then one task published) and GET /tasks/<id> (one
+  result read) against a bare Flask endpoint doing the same SQL and Redis
+  work (bare_web.py), with 10 and 100 concurrent clients polling, load from
+  wrk; the rows each POST load wrote are counted;
 - the time to bake the default project, and (full run only, unless
   --no-suite) the wall time of the template's own test suite.
 
@@ -25,6 +30,7 @@ the machine is noisy.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -35,8 +41,10 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 from celery import Celery
 from cookiecutter.main import cookiecutter
 
@@ -45,10 +53,14 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 from load import wrk  # noqa: E402 (after the path is set)
 from support import (  # noqa: E402
+    POSTGRES_HOST,
+    POSTGRES_PORT,
     REPO,
     ManagedProcess,
     clean_env,
     free_port,
+    port_is_open,
+    postgres_url,
     private_redis,
     shared_project_venv,
     wait_for_port,
@@ -57,16 +69,28 @@ from support import (  # noqa: E402
 
 WORKERS = {"template": "template_app", "plain": "plain_app"}
 WEB_APPS = {"template": "wsgi:app", "bare": "bare_web:app"}
-# Numbers summed over rounds, not compared: requests sent, answers failed.
-COUNTS = ("requests", "failed")
+# The table each web app writes a row to on POST /tasks.
+WEB_TABLES = {"template": "jobs", "bare": "bare_jobs"}
+# Numbers summed over rounds, not compared: requests sent, answers failed,
+# rows written.
+COUNTS = ("requests", "failed", "rows")
 
 
 class Bench:
     """The baked project, its venv and Redis: what every measurement needs."""
 
-    def __init__(self, options, venv, project: Path, redis_url: str, folder: Path):
+    def __init__(
+        self,
+        options,
+        venv,
+        project: Path,
+        redis_url: str,
+        database_url: str,
+        folder: Path,
+    ):
         self.options, self.venv, self.project = options, venv, project
-        self.redis_url, self.folder = redis_url, folder
+        self.redis_url, self.database_url = redis_url, database_url
+        self.folder = folder
         self.env = clean_env(
             venv,
             project,
@@ -74,8 +98,30 @@ class Bench:
             APP_ENV="production",
             SECRET_KEY=secrets.token_urlsafe(48),
             CELERY_BROKER_URL=redis_url,
+            DATABASE_URL=database_url,
             BENCH_REDIS_URL=redis_url,
+            BENCH_DATABASE_URL=database_url,
         )
+
+    def migrate(self) -> None:
+        """The baked app's schema as a deployment builds it, then bare_jobs."""
+        for command in (
+            ("python", "manage.py", "db", "upgrade"),
+            ("python", "-m", "bare_web"),
+        ):
+            completed = self.run(*command, check=False)
+            if completed.returncode != 0:
+                raise SystemExit(
+                    f"{' '.join(command)} failed:\n{completed.stdout}{completed.stderr}"
+                )
+
+    def rows(self, table: str) -> int:
+        with psycopg.connect(self.database_url) as connection:
+            return connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+    def empty(self, table: str) -> None:
+        with psycopg.connect(self.database_url) as connection:
+            connection.execute(f"TRUNCATE {table}")
 
     def start(self, name: str, *command: str) -> ManagedProcess:
         return ManagedProcess(
@@ -156,13 +202,19 @@ class Bench:
         try:
             wait_for_port("127.0.0.1", port, timeout=60)
             status_url = self.finished_task(base)
+            table = WEB_TABLES[server]
+            before = self.rows(table)
             results = {"post": self.load("POST", f"{base}/tasks", 16)}
+            # Every 202 was committed first; a request still in flight when
+            # wrk stopped may have written one more row.
+            results["post"]["rows"] = self.rows(table) - before
             for clients in (10, 100):
                 results[f"get_{clients}"] = self.load("GET", base + status_url, clients)
             return results
         finally:
             web.stop()
             self.flush()
+            self.empty(WEB_TABLES[server])
 
     def finished_task(self, base: str) -> str:
         """Start a task over HTTP and store its result: what a poll then reads."""
@@ -191,14 +243,47 @@ def main() -> None:
         project = Path(cookiecutter(str(REPO), no_input=True, output_dir=folder))
         redis = private_redis(folder)
         try:
-            bench = Bench(options, venv, project, redis.url, folder)
-            report.update(run_rounds(bench))
+            with bench_database() as database:
+                report["database"] = database
+                url = postgres_url(database["name"])
+                bench = Bench(options, venv, project, redis.url, url, folder)
+                bench.migrate()
+                report.update(run_rounds(bench))
         finally:
             redis.stop()
     if options.run_suite:
         report["suite"] = suite_time()
     print_tables(report, options)
     print(json.dumps({"benchmark": "flask-celery", **vars(options), **report}))
+
+
+@contextlib.contextmanager
+def bench_database() -> Iterator[dict]:
+    """A new PostgreSQL database for this run, dropped after it.
+
+    Yields its name and the server's settings that weigh on a commit.
+    """
+    if not port_is_open(POSTGRES_HOST, POSTGRES_PORT):
+        raise SystemExit(
+            f"The benchmark needs PostgreSQL on {POSTGRES_HOST}:{POSTGRES_PORT} "
+            "(user postgres, no password): scripts/test starts it"
+        )
+    name = f"bench_{secrets.token_hex(8)}"
+    admin = postgres_url("postgres")
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+        settings = dict(
+            connection.execute(
+                "SELECT name, setting FROM pg_settings WHERE name IN"
+                " ('server_version', 'synchronous_commit', 'fsync')"
+            ).fetchall()
+        )
+    try:
+        settings["server_version"] = settings["server_version"].split()[0]
+        yield {"name": name, **settings}
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def bake_seconds(folder: Path, bakes: int) -> float:
@@ -246,6 +331,11 @@ def parse_arguments() -> argparse.Namespace:
         action="store_false",
         help="skip timing the template's test suite (about 3 minutes)",
     )
+    parser.add_argument(
+        "--web-only",
+        action="store_true",
+        help="measure the web pairs only, not the worker pairs",
+    )
     options = parser.parse_args()
     if options.smoke:
         options.rounds, options.tasks, options.round_trips = 1, 50, 20
@@ -265,9 +355,10 @@ def run_rounds(bench: Bench) -> dict:
     def record(name: str, result: dict) -> None:
         samples.setdefault(name, []).append(result)
 
+    concurrencies = () if bench.options.web_only else (1, 2, 4)
     for number in range(bench.options.rounds):
         flip = number % 2 == 1
-        for concurrency in (1, 2, 4):
+        for concurrency in concurrencies:
             for setup in reversed(WORKERS) if flip else WORKERS:
                 full = concurrency == 2
                 record(
@@ -277,30 +368,37 @@ def run_rounds(bench: Bench) -> dict:
         for server in reversed(WEB_APPS) if flip else WEB_APPS:
             record(f"web-{server}", bench.web_run(server))
     report = {name: medians(results) for name, results in samples.items()}
-    pairs = {f"c{n}": (f"template-c{n}", f"plain-c{n}") for n in (1, 2, 4)}
+    pairs = {f"c{n}": (f"template-c{n}", f"plain-c{n}") for n in concurrencies}
     pairs["web"] = ("web-template", "web-bare")
-    report["ratios"] = {
-        pair: paired_ratios(samples[ours], samples[theirs])
+    by_round = {
+        pair: round_ratios(samples[ours], samples[theirs])
         for pair, (ours, theirs) in pairs.items()
     }
+    report["ratios"] = {pair: median_of(ratios) for pair, ratios in by_round.items()}
+    # Each round's own ratios, to read the spread of a noisy machine.
+    report["ratios_by_round"] = by_round
     return report
 
 
-def paired_ratios(ours: list[dict], theirs: list[dict]) -> dict:
-    """The median over rounds of ours / theirs, for each number both have."""
+def round_ratios(ours: list[dict], theirs: list[dict]) -> dict:
+    """Each round's ours / theirs, for each number both have."""
     ratios = {}
     for key, value in theirs[0].items():
         if key in COUNTS or key not in ours[0]:
             continue
         if isinstance(value, dict):
-            ratios[key] = paired_ratios(
-                [o[key] for o in ours], [t[key] for t in theirs]
-            )
+            ratios[key] = round_ratios([o[key] for o in ours], [t[key] for t in theirs])
         else:
-            ratios[key] = statistics.median(
-                o[key] / t[key] for o, t in zip(ours, theirs, strict=True)
-            )
+            ratios[key] = [o[key] / t[key] for o, t in zip(ours, theirs, strict=True)]
     return ratios
+
+
+def median_of(ratios: dict) -> dict:
+    """The median over rounds of each ratio of `round_ratios`."""
+    return {
+        key: median_of(value) if isinstance(value, dict) else statistics.median(value)
+        for key, value in ratios.items()
+    }
 
 
 def medians(results: list[dict]) -> dict:
@@ -317,9 +415,22 @@ def medians(results: list[dict]) -> dict:
 
 
 def print_tables(report: dict, options) -> None:
-    ratios = report["ratios"]
     print(f"{options.rounds} rounds; medians; ratio = template / yardstick,")
     print("the median of each round's ratio")
+    if not options.web_only:
+        print_worker_tables(report, options)
+    print(f"bake of the default project: {report['bake_s']:.2f} s")
+    if "suite" in report:
+        suite = report["suite"]
+        print(
+            f"template test suite (pytest -n 2): {suite['seconds']:.0f} s, "
+            f"{suite['passed']} passed, exit code {suite['exit_code']}"
+        )
+    print_web_table(report)
+
+
+def print_worker_tables(report: dict, options) -> None:
+    ratios = report["ratios"]
     print(f"\n{'worker (prefork)':28}{'template':>12}{'plain':>12}{'ratio':>8}")
     for concurrency in (1, 2, 4):
         pair = f"c{concurrency}"
@@ -341,15 +452,18 @@ def print_tables(report: dict, options) -> None:
         f"progress: walk of {options.steps} steps {walk['walk_reported_ms']:.1f} ms, "
         f"same loop without reports {walk['walk_quiet_ms']:.1f} ms"
     )
-    print(f"bake of the default project: {report['bake_s']:.2f} s")
-    if "suite" in report:
-        suite = report["suite"]
-        print(
-            f"template test suite (pytest -n 2): {suite['seconds']:.0f} s, "
-            f"{suite['passed']} passed, exit code {suite['exit_code']}"
-        )
+
+
+def print_web_table(report: dict) -> None:
+    ratios = report["ratios"]
     template, bare = report["web-template"], report["web-bare"]
-    print(f"\n{'web (gunicorn -w 2)':28}{'template':>12}{'bare':>12}{'ratio':>8}")
+    database = report["database"]
+    print(
+        f"\nweb: POST inserts and commits a row (PostgreSQL "
+        f"{database['server_version']}, synchronous_commit="
+        f"{database['synchronous_commit']}), then publishes"
+    )
+    print(f"{'web (gunicorn -w 2)':28}{'template':>12}{'bare':>12}{'ratio':>8}")
     for name, label in [
         ("post", "POST /tasks"),
         ("get_10", "GET, 10 pollers"),

@@ -1,17 +1,26 @@
-"""The benchmark runs (smoke mode): its numbers are reported, never asserted."""
+"""The benchmark runs (smoke mode): its numbers are reported, never asserted.
+
+It needs the machine's PostgreSQL (scripts/test starts it): the run creates
+a database of its own there and drops it at the end.
+"""
 
 import json
 import subprocess
 import sys
 
+import psycopg
 import pytest
-from support import REPO
+from support import REPO, postgres_url
 
 pytestmark = pytest.mark.e2e
 
 
 def test_benchmark_smoke_run_prints_its_table_and_json():
-    """One tiny round of each measurement completes and reports ratios."""
+    """One tiny round of each measurement completes and reports ratios.
+
+    Both web apps committed a row for every POST they answered, and the
+    run's database is gone after it.
+    """
     completed = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "bench.py"), "--smoke"],
         capture_output=True,
@@ -30,8 +39,20 @@ def test_benchmark_smoke_run_prints_its_table_and_json():
         for load in ("post", "get_10", "get_100"):
             assert web[load]["requests"] > 0
             assert web[load]["failed"] == 0
+        # A request in flight when wrk stopped may have written one more.
+        assert web["post"]["rows"] >= web["post"]["requests"]
     assert report["ratios"]["c2"]["throughput"] > 0
     assert report["ratios"]["web"]["get_100"]["rps"] > 0
+    assert report["ratios"]["web"]["post"]["rps"] > 0
+    assert len(report["ratios_by_round"]["web"]["post"]["rps"]) == report["rounds"]
+    database = report["database"]["name"]
+    assert database.startswith("bench_")
+    with psycopg.connect(postgres_url("postgres")) as connection:
+        left = connection.execute(
+            "SELECT count(*) FROM pg_database WHERE datname = %s", (database,)
+        ).fetchone()[0]
+    assert left == 0, f"the benchmark left its database {database} behind"
     assert report["bake_s"] > 0
     assert "suite" not in report  # the suite is timed in full runs only
     assert "throughput -c 2 (tasks/s)" in completed.stdout
+    assert "POST /tasks req/s" in completed.stdout
