@@ -9,7 +9,7 @@ died mid-run) still leaves one row with one final state.
 import logging
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.models import Job, db
@@ -22,23 +22,26 @@ logger = logging.getLogger(__name__)
 MAX_LISTED = 100
 
 
-def record_new_job(job_id: str, kind: str, options: dict[str, Any], owner: str) -> Job:
-    """Store a job about to be sent, and commit it before it is."""
-    job = Job(
-        id=job_id,
-        kind=kind,
-        options=options,
-        owner=owner,
-        total=options.get("total", 0),
-    )
-    db.session.add(job)
+def record_new_job(job_id: str, kind: str, options: dict[str, Any], owner: str) -> None:
+    """Store a job about to be sent, and commit it before it is.
+
+    One INSERT statement, not an object for the ORM to track: this runs on
+    every POST /tasks, and nothing else reads the object.
+    """
+    row = {
+        "id": job_id,
+        "kind": kind,
+        "options": options,
+        "owner": owner,
+        "total": options.get("total", 0),
+    }
+    db.session.execute(insert(Job).values(row))
     db.session.commit()
-    return job
 
 
-def forget_job(job: Job) -> None:
+def forget_job(job_id: str) -> None:
     """Remove a job whose task could not be sent: it will never run."""
-    db.session.delete(job)
+    db.session.execute(delete(Job).where(Job.id == job_id))
     db.session.commit()
 
 

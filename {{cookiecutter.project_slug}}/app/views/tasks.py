@@ -29,7 +29,7 @@ def start():
     refuse_when_queue_is_full()
     task_id = issue_task_id()
     # Committed before the task is sent, so the worker finds its row.
-    job = record_new_job(task_id, "walk", options, owner=client_id())
+    record_new_job(task_id, "walk", options, owner=client_id())
     try:
         walk.apply_async(
             kwargs=options,
@@ -38,7 +38,7 @@ def start():
             time_limit=time_limit,
         )
     except BROKER_ERRORS:
-        forget_job(job)
+        forget_job(task_id)
         raise
     status_url = url_for("tasks.status", task_id=task_id)
     body = {"id": task_id, "state": states.PENDING, "status_url": status_url}
