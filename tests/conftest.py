@@ -1,6 +1,5 @@
 """Fixtures shared by the template's tests: servers, the baked venv, a stack."""
 
-import secrets
 from pathlib import Path
 
 import pytest
@@ -9,11 +8,11 @@ from stack import Stack
 from support import (
     REPO,
     ProjectVenv,
-    clean_env,
     fresh_database,
     port_is_open,
     postgres_url,
     private_redis,
+    production_env,
     shared_project_venv,
 )
 
@@ -55,11 +54,9 @@ def stack(cookies_session, project_venv, redis_server, database_url, tmp_path_fa
     assert result.exit_code == 0, result.exception
     assert result.exception is None
     project = Path(result.project_path)
-    env = clean_env(
+    env = production_env(
         project_venv,
         project,
-        APP_ENV="production",
-        SECRET_KEY=secrets.token_urlsafe(48),
         CELERY_BROKER_URL=redis_server,
         DATABASE_URL=database_url,
     )

@@ -3,6 +3,7 @@
 import contextlib
 import hashlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -248,6 +249,17 @@ def clean_env(venv: ProjectVenv, project: Path, **settings: str) -> dict[str, st
     env.update(UNLIMITED)
     env.update(settings)
     return env
+
+
+def production_env(venv: ProjectVenv, project: Path, **settings: str) -> dict[str, str]:
+    """`clean_env` for a production deployment: APP_ENV and a fresh secret."""
+    return clean_env(
+        venv,
+        project,
+        APP_ENV="production",
+        SECRET_KEY=secrets.token_urlsafe(48),
+        **settings,
+    )
 
 
 def run_project(

@@ -8,14 +8,13 @@ for two seconds in the middle of a walk; the RabbitMQ bake keeps its
 results in that Redis while the machine's RabbitMQ carries the tasks.
 """
 
-import secrets
 import time
 from pathlib import Path
 
 import pytest
 import requests
 from stack import Stack, poll_task
-from support import clean_env, private_redis, wait_until
+from support import private_redis, production_env, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -44,11 +43,9 @@ def stack(cookies, broker, project_venv, redis, database_url, rabbitmq_url, tmp_
     result = cookies.bake(extra_context={"broker": broker})
     assert result.exit_code == 0, result.exception
     project = Path(result.project_path)
-    env = clean_env(
+    env = production_env(
         project_venv,
         project,
-        APP_ENV="production",
-        SECRET_KEY=secrets.token_urlsafe(48),
         CELERY_BROKER_URL=rabbitmq_url if broker == "rabbitmq" else redis["server"].url,
         CELERY_RESULT_BACKEND=redis["server"].url,
         DATABASE_URL=database_url,

@@ -7,7 +7,6 @@ the `users` and `jobs` rows straight from PostgreSQL.
 """
 
 import re
-import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,15 +21,16 @@ from stack import Stack, poll_task
 from support import (
     POSTGRES_HOST,
     POSTGRES_PORT,
-    clean_env,
     free_port,
     fresh_database,
     postgres_url,
     private_redis,
+    production_env,
     wait_until,
 )
 from tcp_proxy import TCPProxy
-from test_e2e_email import SMTPServer
+from test_e2e_email import SMTPServer, new_address
+from test_e2e_email import register as post_registration
 
 pytestmark = pytest.mark.e2e
 
@@ -81,11 +81,9 @@ def stack(
     result = cookies_session.bake()
     assert result.exit_code == 0, result.exception
     project = Path(result.project_path)
-    env = clean_env(
+    env = production_env(
         project_venv,
         project,
-        APP_ENV="production",
-        SECRET_KEY=secrets.token_urlsafe(48),
         CELERY_BROKER_URL=redis_server,
         DATABASE_URL=postgres_url(database, port=proxy.port),
         MAIL_SERVER="127.0.0.1",
@@ -128,19 +126,8 @@ def query(database: str, sql: str, *params) -> list[dict]:
 
 
 def register(stack: Stack, address: str, client: requests.Session | None = None):
-    """Post the registration form as a browser does, with a fresh CSRF token."""
-    client = client or browser()
-    page = client.get(stack.url("/account/register"), timeout=15).text
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)[1]
-    return client.post(
-        stack.url("/account/register"),
-        data={"email": address, "csrf_token": token},
-        timeout=15,
-    )
-
-
-def new_address() -> str:
-    return f"user-{secrets.token_hex(4)}@example.com"
+    """Post the registration form from `client`, else from a new browser."""
+    return post_registration(stack, address, client or browser())
 
 
 def mailed_link(stack: Stack, smtp: SMTPServer, address: str) -> str:

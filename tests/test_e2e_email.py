@@ -96,9 +96,11 @@ def stack(
     yield from running_stack(project, project_venv, env, tmp_path_factory)
 
 
-def register(stack: Stack, address: str) -> requests.Response:
+def register(
+    stack: Stack, address: str, client: requests.Session | None = None
+) -> requests.Response:
     """Post the registration form as a browser would, CSRF token included."""
-    session = requests.Session()
+    session = client or requests.Session()
     page = session.get(stack.url("/account/register"), timeout=15).text
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)[1]
     return session.post(

@@ -6,7 +6,6 @@ worker) against a private redis-server it may stop, restart or corrupt.
 
 import collections
 import re
-import secrets
 import signal
 import socket
 import subprocess
@@ -20,7 +19,7 @@ import requests
 import yaml
 from kombu import Connection, Exchange, Producer
 from stack import Stack, poll_task
-from support import clean_env, private_redis, wait_until
+from support import private_redis, production_env, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -48,11 +47,9 @@ def redis(tmp_path):
 @pytest.fixture
 def stack(project, project_venv, redis, database_url, tmp_path):
     """The project on `redis` and PostgreSQL, migrated, processes not started."""
-    env = clean_env(
+    env = production_env(
         project_venv,
         project,
-        APP_ENV="production",
-        SECRET_KEY=secrets.token_urlsafe(48),
         CELERY_BROKER_URL=redis["server"].url,
         CELERY_VISIBILITY_TIMEOUT=str(VISIBILITY_TIMEOUT),
         DATABASE_URL=database_url,
