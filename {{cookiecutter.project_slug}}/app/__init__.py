@@ -14,7 +14,6 @@ from app.database import database_init_app
 from app.errors import register_error_handlers
 from app.limits import limits_init_app
 from app.security import security_headers_init_app
-from app.sessions import SessionInterface
 from app.views import account, health, home, openapi, tasks
 
 csrf = CSRFProtect()
@@ -40,7 +39,6 @@ def create_app(
     app.config.update(overrides or {})
     config_class.check(app.config)
 
-    app.session_interface = SessionInterface()
     csrf.init_app(app)
     database_init_app(app)
     celery_init_app(app)
