@@ -5,7 +5,10 @@ import time
 import uuid
 
 import pytest
+from conftest import make_current
 
+from app import create_app
+from app.config import BaseConfig
 from app.tasks.progress import walk
 
 
@@ -119,3 +122,18 @@ def poll(client, task_id: str, until: set[str], timeout: float = 20) -> list[dic
             return seen
         time.sleep(0.05)
     raise AssertionError(f"state never reached {until}: last seen {seen[-1]}")
+
+
+def test_a_task_is_followed_until_its_result_expires(database_url):
+    """A task that never ran (purged from the queue) reads PENDING until its
+    id expires with the result lifetime; then it is a 404, and the page
+    stops following it."""
+    settings = {
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "CELERY": {**BaseConfig.CELERY, "result_expires": 1},
+    }
+    client = make_current(create_app("testing", settings)).test_client()
+    status_url = client.post("/tasks").get_json()["status_url"]
+    assert client.get(status_url).get_json()["state"] == "PENDING"
+    time.sleep(2.1)
+    assert client.get(status_url).status_code == 404
