@@ -91,6 +91,9 @@ class Bench:
         self.options, self.venv, self.project = options, venv, project
         self.redis_url, self.database_url = redis_url, database_url
         self.folder = folder
+        # clean_env also raises the project's rate limits and queue limit
+        # (support.UNLIMITED): the load is never refused, and every POST is
+        # still counted by the rate limiter, as in production.
         self.env = clean_env(
             venv,
             project,
