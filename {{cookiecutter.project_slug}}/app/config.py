@@ -245,7 +245,7 @@ def check_url(variable: str, url: str | None, schemes: tuple[str, ...]) -> None:
     The message names the variable and the scheme, never the URL: it may
     hold a password.
     """
-    for part in (url or "").split(";") if url else ():
+    for part in url.split(";") if url else ():
         scheme, separator, _ = part.partition("://")
         if not separator or scheme not in schemes:
             known = ", ".join(f"{name}://" for name in schemes)
