@@ -95,6 +95,25 @@ class Connection(kombu.Connection):
             return RedisTransport
         return super().get_transport_cls()
 
+    def Pool(self, limit: int | None = None, **kwargs) -> "ConnectionPool":
+        """Kombu's pool of connections (what tasks are sent through), of these."""
+        return ConnectionPool(self, limit, **kwargs)
+
+
+class PooledConnection(Connection, kombu.connection.PooledConnection):
+    """Kombu's pooled connection, with the transport above."""
+
+
+class ConnectionPool(kombu.connection.ConnectionPool):
+    """Kombu's pool, handing out the pooled connection above.
+
+    Celery sends every task through such a pool; kombu's own would hand out
+    its own connection class, and with it kombu's channel.
+    """
+
+    def new(self) -> PooledConnection:
+        return PooledConnection(self, **dict(self.connection._info(resolve=False)))
+
 
 class Messaging(AMQP):
     """Celery's messaging layer (its `amqp` class), with the connection above."""

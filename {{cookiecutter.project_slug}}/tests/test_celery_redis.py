@@ -40,6 +40,14 @@ def test_a_redis_broker_gets_the_transport_and_keeps_its_url(redis_url):
         assert connection.as_uri().startswith("redis://")
 
 
+def test_tasks_are_sent_through_the_transport(redis_url):
+    """Sending goes through Celery's pool of connections: it gets the channel too."""
+    app = create_app("testing", {"CELERY_BROKER_URL": redis_url})
+    with app.extensions["celery"].producer_or_acquire() as producer:
+        assert isinstance(producer.channel, RedisChannel)
+        assert producer.connection.as_uri().startswith("redis://")
+
+
 def test_a_tls_broker_keeps_kombus_own_transport():
     """rediss:// must keep TLS, which kombu keys on its own transport's name."""
     with broker_connection("rediss://localhost:6380/0") as connection:
@@ -127,6 +135,8 @@ REPLACED = {
     "kombu.transport.redis.Channel.conn_or_acquire": "01ab44dd770603a6",
     "kombu.transport.redis.Channel.close": "8b98e8d4dc50ba00",
     "kombu.Connection.get_transport_cls": "c2990a8a03fae834",
+    "kombu.Connection.Pool": "0cd5d0686bbc4af0",
+    "kombu.connection.ConnectionPool.new": "7510ec39fa36f852",
     "celery.backends.redis.RedisBackend.on_task_call": "3aefd80e320b7a13",
 }
 
