@@ -4,10 +4,12 @@ from pathlib import Path
 
 import pytest
 import redis
+from mail import SMTPServer
 from stack import Stack
 from support import (
     REPO,
     ProjectVenv,
+    free_port,
     fresh_database,
     port_is_open,
     postgres_url,
@@ -38,6 +40,15 @@ def rabbitmq_url() -> str:
     """The machine's RabbitMQ (scripts/test starts it when it is missing)."""
     assert port_is_open("127.0.0.1", 5672), "RabbitMQ is not running on 5672"
     return RABBITMQ_URL
+
+
+@pytest.fixture(scope="module")
+def smtp() -> SMTPServer:
+    """An SMTP server for one test module (running unless a test stops it)."""
+    server = SMTPServer(free_port())
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="module")

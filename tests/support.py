@@ -288,6 +288,15 @@ def run_project(
     return completed
 
 
+def run_project_tests(
+    project: Path, venv: ProjectVenv, *arguments: str, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """Run the baked project's own test suite (pytest `arguments`); assert it passes."""
+    return run_project(
+        project, venv, "python", "-m", "pytest", "-q", *arguments, env=env, timeout=600
+    )
+
+
 def private_redis(
     folder: Path, port: int | None = None, persistent: bool = False
 ) -> ManagedProcess:

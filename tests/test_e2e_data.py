@@ -16,12 +16,13 @@ import psycopg
 import pytest
 import requests
 from conftest import running_stack
+from mail import SMTPServer, new_address
+from mail import register as post_registration
 from psycopg.rows import dict_row
 from stack import Stack, poll_task
 from support import (
     POSTGRES_HOST,
     POSTGRES_PORT,
-    free_port,
     fresh_database,
     postgres_url,
     private_redis,
@@ -29,8 +30,6 @@ from support import (
     wait_until,
 )
 from tcp_proxy import TCPProxy
-from test_e2e_email import SMTPServer, new_address
-from test_e2e_email import register as post_registration
 
 pytestmark = pytest.mark.e2e
 
@@ -57,14 +56,6 @@ def proxy():
     """The way to PostgreSQL the stack takes; tests stop and restart it."""
     with TCPProxy(POSTGRES_HOST, POSTGRES_PORT) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def smtp():
-    server = SMTPServer(free_port())
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

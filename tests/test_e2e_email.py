@@ -4,74 +4,18 @@ The project runs under gunicorn with a real worker and Redis; mail goes to an
 aiosmtpd server in this process, which tests stop, start and make refuse.
 """
 
-import asyncio
-import email
-import email.policy
-import re
 import subprocess
 import time
-import uuid
 
 import pytest
 import requests
-from aiosmtpd.controller import Controller
 from celery import Celery
 from conftest import running_stack
+from mail import new_address, register
 from stack import Stack
-from support import clean_env, free_port, private_redis, wait_until
+from support import clean_env, private_redis, wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-class SMTPServer:
-    """An aiosmtpd server on a fixed port that tests can stop and restart."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.reply: str | None = None
-        self.messages: list[email.message.EmailMessage] = []
-        self.attempts: list[str] = []
-        self.controller: Controller | None = None
-        # Seconds to stall at RCPT TO, before any message data is sent.
-        self.rcpt_delay = 0.0
-        self.rcpt_seen: list[str] = []
-
-    async def handle_RCPT(self, server, session, envelope, address, options) -> str:
-        self.rcpt_seen.append(address)
-        await asyncio.sleep(self.rcpt_delay)
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope) -> str:
-        self.attempts.extend(envelope.rcpt_tos)
-        if self.reply:
-            return self.reply
-        message = email.message_from_bytes(
-            envelope.content, policy=email.policy.default
-        )
-        self.messages.append(message)
-        return "250 OK"
-
-    def start(self) -> None:
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def stop(self) -> None:
-        if self.controller:
-            self.controller.stop()
-            self.controller = None
-
-    def to(self, address: str) -> list[email.message.EmailMessage]:
-        return [m for m in self.messages if m["To"] == address]
-
-
-@pytest.fixture(scope="module")
-def smtp():
-    """The SMTP server the worker sends to (running unless a test stops it)."""
-    server = SMTPServer(free_port())
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -94,24 +38,6 @@ def stack(
         MAIL_PORT=str(smtp.port),
     )
     yield from running_stack(project, project_venv, env, tmp_path_factory)
-
-
-def register(
-    stack: Stack, address: str, client: requests.Session | None = None
-) -> requests.Response:
-    """Post the registration form as a browser would, CSRF token included."""
-    session = client or requests.Session()
-    page = session.get(stack.url("/account/register"), timeout=15).text
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)[1]
-    return session.post(
-        stack.url("/account/register"),
-        data={"email": address, "csrf_token": token},
-        timeout=15,
-    )
-
-
-def new_address() -> str:
-    return f"user-{uuid.uuid4().hex[:8]}@example.com"
 
 
 def test_registration_sends_the_confirmation_mail(stack, smtp):

@@ -8,7 +8,7 @@ with every option on the tests its options bring (beat, Flower).
 """
 
 import pytest
-from support import fresh_database, postgres_url, run_project
+from support import fresh_database, postgres_url, run_project_tests
 
 pytestmark = pytest.mark.e2e
 
@@ -19,18 +19,13 @@ EVERY_OPTION = {"use_celery_beat": True, "use_flower": True, "use_docker": True}
 def test_without_redis_the_live_tests_are_skipped_saying_why(cookies, project_venv):
     """No redis-server on PATH, not CI: the rest passes, live tests say why."""
     project = bake(cookies)
-    completed = run_project(
+    completed = run_project_tests(
         project,
         project_venv,
-        "python",
-        "-m",
-        "pytest",
-        "-q",
         "-rs",
         # Unit and live tests side by side; the whole suite runs elsewhere.
         "tests/test_tasks_api.py",
         env={"PATH": str(project_venv.path / "bin"), "CI": ""},
-        timeout=600,
     )
     assert "live test: no broker" in completed.stdout
     assert " skipped" in completed.stdout
@@ -40,16 +35,8 @@ def test_without_redis_the_live_tests_are_skipped_saying_why(cookies, project_ve
 def test_redis_bake_passes_the_tests_its_options_bring(cookies, project_venv):
     """Beat runs a periodic task; Flower sees the worker, behind a login."""
     project = bake(cookies, **EVERY_OPTION)
-    run_project(
-        project,
-        project_venv,
-        "python",
-        "-m",
-        "pytest",
-        "-q",
-        "tests/test_periodic.py",
-        "tests/test_flower.py",
-        timeout=600,
+    run_project_tests(
+        project, project_venv, "tests/test_periodic.py", "tests/test_flower.py"
     )
 
 
@@ -60,19 +47,14 @@ def test_rabbitmq_bake_passes_its_own_tests_on_rabbitmq(
     on PostgreSQL."""
     project = bake(cookies, broker="rabbitmq", **EVERY_OPTION)
     with fresh_database() as database:
-        run_project(
+        run_project_tests(
             project,
             project_venv,
-            "python",
-            "-m",
-            "pytest",
-            "-q",
             env={
                 "CELERY_BROKER_URL": rabbitmq_url,
                 "CELERY_RESULT_BACKEND": redis_server,
                 "TEST_DATABASE_URL": postgres_url(database),
             },
-            timeout=600,
         )
 
 

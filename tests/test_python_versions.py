@@ -18,7 +18,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from support import REPO, run_project, shared_project_venv
+from support import REPO, run_project, run_project_tests, shared_project_venv
 
 pytestmark = pytest.mark.e2e
 
@@ -89,4 +89,4 @@ def test_default_bake_passes_its_own_tests_on(version, cookies):
     project = Path(result.project_path)
     running = run_project(project, venv, "python", "-c", WHO_ARE_YOU)
     assert running.stdout.splitlines()[1] == version
-    run_project(project, venv, "python", "-m", "pytest", "-q", "-x", timeout=600)
+    run_project_tests(project, venv, "-x")
