@@ -340,9 +340,12 @@ def parse_arguments() -> argparse.Namespace:
         help="measure the web pairs only, not the worker pairs",
     )
     options = parser.parse_args()
+    # Worker processes per measured worker; -c 2 also measures round trips.
+    options.concurrencies = (1, 2, 4)
     if options.smoke:
         options.rounds, options.tasks, options.round_trips = 1, 50, 20
         options.steps, options.seconds, options.run_suite = 50, 1, False
+        options.concurrencies = (2,)
     return options
 
 
@@ -358,7 +361,7 @@ def run_rounds(bench: Bench) -> dict:
     def record(name: str, result: dict) -> None:
         samples.setdefault(name, []).append(result)
 
-    concurrencies = () if bench.options.web_only else (1, 2, 4)
+    concurrencies = () if bench.options.web_only else bench.options.concurrencies
     for number in range(bench.options.rounds):
         flip = number % 2 == 1
         for concurrency in concurrencies:
@@ -435,7 +438,7 @@ def print_tables(report: dict, options) -> None:
 def print_worker_tables(report: dict, options) -> None:
     ratios = report["ratios"]
     print(f"\n{'worker (prefork)':28}{'template':>12}{'plain':>12}{'ratio':>8}")
-    for concurrency in (1, 2, 4):
+    for concurrency in options.concurrencies:
         pair = f"c{concurrency}"
         line(
             f"throughput -c {concurrency} (tasks/s)",

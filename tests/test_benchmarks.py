@@ -30,9 +30,10 @@ def test_benchmark_smoke_run_prints_its_table_and_json():
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     report = json.loads(completed.stdout.strip().splitlines()[-1])
+    # Smoke mode measures workers of two processes only (full runs 1, 2, 4).
     for setup in ("template", "plain"):
-        for concurrency in (1, 2, 4):
-            assert report[f"{setup}-c{concurrency}"]["throughput"] > 0
+        assert report[f"{setup}-c2"]["throughput"] > 0
+    assert "template-c1" not in report
     assert report["template-c2"]["walk_reported_ms"] > 0
     for server in ("template", "bare"):
         web = report[f"web-{server}"]
