@@ -16,10 +16,14 @@ from stack import Stack
 
 
 class SMTPServer:
-    """An aiosmtpd server on a fixed port that tests can stop and restart."""
+    """An aiosmtpd server on a fixed port that tests can stop and restart.
 
-    def __init__(self, port: int) -> None:
-        self.port = port
+    It listens on loopback unless given another address of this machine
+    (tests/cluster.py: the bridge its hosts reach).
+    """
+
+    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+        self.port, self.host = port, host
         self.reply: str | None = None
         self.messages: list[email.message.EmailMessage] = []
         self.attempts: list[str] = []
@@ -45,7 +49,7 @@ class SMTPServer:
         return "250 OK"
 
     def start(self) -> None:
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(self, hostname=self.host, port=self.port)
         self.controller.start()
 
     def stop(self) -> None:

@@ -304,12 +304,16 @@ def run_project_tests(
 
 
 def private_redis(
-    folder: Path, port: int | None = None, persistent: bool = False
+    folder: Path,
+    port: int | None = None,
+    persistent: bool = False,
+    options: Sequence[str] = (),
 ) -> ManagedProcess:
     """A redis-server on a free (or given) port, its files in `folder`.
 
     `persistent` turns on the append-only file, synced on every write, as the
-    generated project's docs advise for production.
+    generated project's docs advise for production. `options` are more
+    command-line settings, such as `--replicaof HOST PORT`.
     """
     executable = shutil.which("redis-server")
     assert executable, "redis-server is not installed: scripts/test installs it"
@@ -318,7 +322,7 @@ def private_redis(
     process = ManagedProcess(
         [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
         + (persistence if persistent else ["--appendonly", "no"])
-        + ["--dir", str(folder)],
+        + ["--dir", str(folder), *options],
         cwd=folder,
         env=dict(os.environ),
         log=folder / f"redis-{time.monotonic_ns()}.log",

@@ -8,9 +8,12 @@ database away from running processes without touching the real server:
 - `hang()`: connections are accepted but no byte goes through, either way,
   as when the database (or the network to it) is stuck;
 - `start()`: forward again, on the same port.
+
+`DelayingProxy` is one whose bytes arrive late, each way: a link with latency.
 """
 
 import contextlib
+import queue
 import socket
 import threading
 import time
@@ -22,10 +25,21 @@ POLL_INTERVAL = 0.1
 
 
 class TCPProxy:
-    """Forwards 127.0.0.1:`port` to `host`:`target_port`, a thread per direction."""
+    """Forwards `listen_host`:`port` to `host`:`target_port`, a thread per direction.
 
-    def __init__(self, host: str, target_port: int, port: int | None = None) -> None:
+    `listen_host` is loopback unless a test needs the server reachable from
+    elsewhere (tests/cluster.py: from the hosts behind its bridge).
+    """
+
+    def __init__(
+        self,
+        host: str,
+        target_port: int,
+        port: int | None = None,
+        listen_host: str = "127.0.0.1",
+    ) -> None:
         self.target = (host, target_port)
+        self.listen_host = listen_host
         self.port = port or free_port()
         self.hanging = False
         self.listener: socket.socket | None = None
@@ -41,7 +55,7 @@ class TCPProxy:
         if self.listener is None:
             listener = socket.socket()
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind(("127.0.0.1", self.port))
+            listener.bind((self.listen_host, self.port))
             listener.listen(64)
             listener.settimeout(POLL_INTERVAL)
             self.listener = listener
@@ -128,6 +142,60 @@ class TCPProxy:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class DelayingProxy(TCPProxy):
+    """A `TCPProxy` that delivers every chunk `delay` seconds after it came.
+
+    It stands for a link's latency where the kernel has no `tc netem`: a
+    connection through it waits 2 `delay` for each request and its answer.
+    Each chunk read is queued with the time it is due (its arrival plus
+    `delay`) and a sender per direction passes it on then, in order. So a
+    burst of chunks goes through at full speed, each one late by `delay`,
+    not by `delay` for each chunk ahead of it, as over a long link. `delay`
+    may change while connections are open; chunks already queued keep theirs.
+    """
+
+    def __init__(self, *args, delay: float, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.delay = delay
+
+    def pump(self, source: socket.socket, sink: socket.socket) -> None:
+        """Queue what `source` sends; a sender passes it to `sink` when due."""
+        for sock in (source, sink):  # no wait for a full packet: chunks are late enough
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        chunks: queue.SimpleQueue[tuple[float, bytes]] = queue.SimpleQueue()
+        threading.Thread(
+            target=self.send_when_due, args=(chunks, source, sink), daemon=True
+        ).start()
+        try:
+            while data := source.recv(65536):
+                chunks.put((time.monotonic() + self.delay, data))
+        except OSError:
+            pass
+        chunks.put((time.monotonic() + self.delay, b""))  # the end, after the rest
+
+    def send_when_due(
+        self,
+        chunks: "queue.SimpleQueue[tuple[float, bytes]]",
+        source: socket.socket,
+        sink: socket.socket,
+    ) -> None:
+        try:
+            while True:
+                due, data = chunks.get()
+                if not data:
+                    break
+                time.sleep(max(0.0, due - time.monotonic()))
+                while self.hanging and source.fileno() != -1:
+                    time.sleep(POLL_INTERVAL)
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            self.forget(source)
+            self.forget(sink)
 
 
 def close(sock: socket.socket) -> None:

@@ -5,11 +5,13 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery, Task
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_ready
 from flask import Flask
 from kombu import Exchange, Queue
 
 from app.celery_redis import Messaging
+from app.config import is_sentinel
+from app.worker_shutdown import stop_softly_on_sigterm
 
 EMBEDDED_BROKER_URL = "filesystem://"
 REDIS_SCHEMES = ("redis://", "rediss://")
@@ -49,6 +51,9 @@ def celery_init_app(app: Flask) -> Celery:
         """Settings for worker processes only (CELERY_WORKER in app/config.py)."""
         celery.conf.update(app.config["CELERY_WORKER"])
 
+    # SIGTERM, as compose and Kubernetes send it, stops a worker softly.
+    worker_ready.connect(stop_softly_on_sigterm)
+
     return celery
 
 
@@ -60,12 +65,21 @@ def celery_settings(app: Flask) -> dict[str, Any]:
     # On Redis, Celery's result store minus a cost per task (same module).
     if result_backend.startswith(REDIS_SCHEMES):
         result_backend = f"app.celery_redis:PolledRedisBackend+{result_backend}"
+    elif is_sentinel(result_backend):
+        result_backend = f"app.celery_redis:PolledSentinelBackend+{result_backend}"
     settings = {
         **app.config["CELERY"],
         "broker_url": broker_url,
         "result_backend": result_backend,
     }
     settings["task_queues"] = declared_queues(settings)
+    master = app.config["CELERY_SENTINEL_MASTER"]
+    for url, options in [
+        (broker_url, "broker_transport_options"),
+        (results_url, "result_backend_transport_options"),
+    ]:
+        if is_sentinel(url):
+            settings[options] = with_sentinel(settings, settings[options], master)
     # Tasks acknowledged late, still running when the broker connection
     # drops: RabbitMQ hands them to another worker at once, so the copies
     # here are stopped (they run again from the start); Redis keeps them
@@ -98,6 +112,22 @@ def declared_queues(settings: dict[str, Any]) -> list[Queue]:
     return [
         Queue(name, Exchange(name), routing_key=name) for name in dict.fromkeys(names)
     ]
+
+
+def with_sentinel(
+    settings: dict[str, Any], options: dict[str, Any], master: str
+) -> dict[str, Any]:
+    """Transport `options` plus what a `sentinel://` URL needs.
+
+    Kombu and Celery ask the Sentinels for the master named `master` and
+    follow it when it fails over. Calls to the Sentinels time out as calls
+    to Redis do (Celery's result store sets no timeout for them).
+    """
+    timeouts = {
+        "socket_timeout": settings["redis_socket_timeout"],
+        "socket_connect_timeout": settings["redis_socket_connect_timeout"],
+    }
+    return {**options, "master_name": master, "sentinel_kwargs": timeouts}
 
 
 def says_nothing_of_certificates(url: str) -> bool:

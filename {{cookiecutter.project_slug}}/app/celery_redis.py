@@ -2,7 +2,8 @@
 and a crash when Redis restarts under a running worker.
 
 The channel and the result store are kombu's and Celery's own classes with
-one method changed each; the other classes only wire the channel in. The
+one method changed each; the other classes only wire them in, for Redis
+reached directly (`redis://`) or through Sentinel (`sentinel://`). The
 gains are measured by `benchmarks/bench.py` in the template's repository.
 The methods replaced here are private to kombu and Celery: pyproject.toml
 pins the versions this was written against, and
@@ -15,7 +16,7 @@ from contextlib import contextmanager
 
 import kombu
 from celery.app.amqp import AMQP
-from celery.backends.redis import RedisBackend
+from celery.backends.redis import RedisBackend, SentinelBackend
 from kombu.transport import redis
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -42,13 +43,17 @@ class RedisChannel(redis.Channel):
         if client:
             yield client
             return
-        if self.connection.client is None:
+        if self.connection is None or self.connection.client is None:
             # Kombu closes a channel after its connection is gone (Redis went
             # away), and closing restores the channel's unacknowledged
             # messages: with no connection left, that must fail as a
             # connection error, which the worker recovers from, not as the
             # AttributeError that stopped it. The messages stay in Redis's
             # unacked hash for the visibility timeout to hand out again.
+            # Once closed, the channel has no connection at all: a task that
+            # ran on through a short restart is acknowledged here, and that
+            # too must fail as a connection error (the close had put its
+            # message back on the queue: it runs again).
             raise RedisConnectionError("the broker connection is closed")
         pool = self.pool
         if (
@@ -81,8 +86,21 @@ class RedisTransport(redis.Transport):
     Channel = RedisChannel
 
 
+class SentinelChannel(RedisChannel, redis.SentinelChannel):
+    """Kombu's Sentinel channel (it asks the Sentinels where the master is)
+    with the changes above: kombu's own dies as the Redis one does when the
+    master restarts under a waiting worker."""
+
+
+class SentinelTransport(redis.SentinelTransport):
+    """The `sentinel://` transport with the channel above."""
+
+    Channel = SentinelChannel
+
+
 class Connection(kombu.Connection):
-    """Kombu's connection, with the transport above for `redis://` URLs.
+    """Kombu's connection, with the transports above for `redis://` and
+    `sentinel://` URLs.
 
     Picking the class here rather than with Celery's `broker_transport`
     setting keeps the URL's scheme, so the worker's banner, `as_uri()` and
@@ -93,6 +111,8 @@ class Connection(kombu.Connection):
     def get_transport_cls(self) -> type:
         if self.transport_cls == "redis":
             return RedisTransport
+        if self.transport_cls == "sentinel":
+            return SentinelTransport
         return super().get_transport_cls()
 
     def Pool(self, limit: int | None = None, **kwargs) -> "ConnectionPool":
@@ -134,3 +154,9 @@ class PolledRedisBackend(RedisBackend):
 
     def on_task_call(self, producer, task_id: str) -> None:
         return None  # as the base class does, minus its subscription
+
+
+class PolledSentinelBackend(SentinelBackend):
+    """The same result store for `sentinel://` URLs."""
+
+    on_task_call = PolledRedisBackend.on_task_call

@@ -8,6 +8,7 @@ answers a plain 500 through `http_error`.
 import json
 import logging
 
+from amqp.exceptions import MessageNacked
 from celery.exceptions import BackendError
 from flask import Flask, render_template, request
 from kombu.exceptions import OperationalError
@@ -22,8 +23,10 @@ logger = logging.getLogger(__name__)
 API_PATHS = ("/tasks", "/healthz", "/openapi.json")
 
 # What Celery and its clients raise when the broker or result store is down
-# or hung (the socket timeouts in app/config.py turn a hang into one of these).
+# or hung (the socket timeouts in app/config.py turn a hang into one of these),
+# or when RabbitMQ refuses a message (publisher confirms, app/config.py).
 BROKER_ERRORS = (
+    MessageNacked,
     OperationalError,
     BackendError,
     RedisConnectionError,

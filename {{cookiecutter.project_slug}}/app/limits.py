@@ -7,6 +7,8 @@ Back-pressure is ours: when more tasks wait in the queue than
 """
 
 import time
+from typing import Any
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from celery import Celery
 from flask import Flask, current_app
@@ -15,10 +17,13 @@ from flask_limiter.util import get_remote_address
 from limits import parse_many
 from werkzeug.exceptions import ServiceUnavailable
 
-from app.config import ConfigurationError
+from app.config import ConfigurationError, is_sentinel
 from app.errors import http_error
 
 REDIS_SCHEMES = ("redis://", "rediss://")
+# Seconds before a call to the rate-limit store gives up.
+REDIS_TIMEOUTS = {"socket_timeout": 2, "socket_connect_timeout": 2}
+SENTINEL_PORT = 26379
 # The variables that hold per-client limits, such as "10/minute;100/hour".
 RATE_LIMIT_SETTINGS = ("TASKS_RATE_LIMIT", "REGISTER_RATE_LIMIT")
 # Seconds a queue length is trusted before it is read again: one broker
@@ -45,15 +50,49 @@ def limits_init_app(app: Flask) -> None:
     results = app.config["CELERY_RESULT_BACKEND"] or app.config["CELERY_BROKER_URL"]
     if results.startswith(REDIS_SCHEMES):
         app.config.setdefault("RATELIMIT_STORAGE_URI", results)
-        app.config.setdefault(
-            "RATELIMIT_STORAGE_OPTIONS",
-            {"socket_timeout": 2, "socket_connect_timeout": 2},
-        )
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", dict(REDIS_TIMEOUTS))
+    elif is_sentinel(results):
+        uri, options = sentinel_storage(results, app.config["CELERY_SENTINEL_MASTER"])
+        app.config.setdefault("RATELIMIT_STORAGE_URI", uri)
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", options)
     else:  # each process counts for itself
         app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
     limiter.init_app(app)
     app.register_error_handler(RateLimitExceeded, too_many_requests)
     app.extensions["queue_gauge"] = QueueGauge()
+
+
+def sentinel_storage(url: str, master: str) -> tuple[str, dict[str, Any]]:
+    """The `limits` library's URI and options for Celery's `sentinel://` URL.
+
+    Celery lists the Sentinels as `sentinel://h1:p1;sentinel://h2:p2`, the
+    master's credentials and database in the first; `limits` wants
+    `redis+sentinel://h1:p1,h2:p2/MASTER`. As kombu and Celery do, it asks
+    the Sentinels without the master's credentials (limits would send them
+    to both), and it reads the counts where it writes them: on the master.
+    """
+    parts = [urlsplit(part) for part in url.split(";")]
+    hosts = ",".join(sentinel_address(part) for part in parts)
+    first = parts[0]
+    options: dict[str, Any] = {
+        **REDIS_TIMEOUTS,
+        "sentinel_kwargs": {**REDIS_TIMEOUTS, "username": None, "password": None},
+        "use_replicas": False,
+        "db": int(first.path.strip("/") or 0),
+    }
+    if first.username:
+        options["username"] = unquote(first.username)
+    if first.password:
+        options["password"] = unquote(first.password)
+    return f"redis+sentinel://{hosts}/{master}", options
+
+
+def sentinel_address(url: SplitResult) -> str:
+    """`host:port` of one Sentinel; an IPv6 address in brackets."""
+    host = url.hostname or "localhost"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{url.port or SENTINEL_PORT}"
 
 
 def tasks_rate_limit() -> str:

@@ -134,6 +134,10 @@ def test_a_tls_redis_checks_certificates_unless_told_not_to(query, verify_mode):
 REPLACED = {
     "kombu.transport.redis.Channel.conn_or_acquire": "01ab44dd770603a6",
     "kombu.transport.redis.Channel.close": "8b98e8d4dc50ba00",
+    # The Sentinel classes inherit them, unchanged.
+    "kombu.transport.redis.SentinelChannel.conn_or_acquire": "01ab44dd770603a6",
+    "kombu.transport.redis.SentinelChannel.close": "8b98e8d4dc50ba00",
+    "celery.backends.redis.SentinelBackend.on_task_call": "3aefd80e320b7a13",
     "kombu.Connection.get_transport_cls": "c2990a8a03fae834",
     "kombu.Connection.Pool": "0cd5d0686bbc4af0",
     "kombu.connection.ConnectionPool.new": "7510ec39fa36f852",

@@ -1,0 +1,45 @@
+"""SIGTERM stops a worker softly, however it was started (app/worker_shutdown.py)."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from conftest import PROJECT_DIR, wait_for
+
+
+@pytest.mark.parametrize(
+    ("pool", "shutdown"),
+    [
+        # SIGTERM taken as SIGQUIT: Celery's cold shutdown, which waits
+        # WORKER_SOFT_SHUTDOWN_SECONDS for running tasks first (its own
+        # answer to SIGTERM, a warm shutdown, waits however long they run).
+        ("prefork", "Cold shutdown"),
+        # Pools that cannot stop a running task keep the warm shutdown.
+        ("threads", "Warm shutdown"),
+    ],
+)
+def test_sigterm_stops_a_prefork_worker_softly(pool, shutdown, broker_urls, tmp_path):
+    """SIGTERM to the worker's main process, as compose and Kubernetes send it."""
+    env = {**os.environ, **broker_urls, "APP_ENV": "development"}
+    env["PYTHONPATH"] = str(PROJECT_DIR)
+    env.pop("REMAP_SIGTERM", None)  # the switch Celery offers, not needed
+    log = tmp_path / "worker.log"
+    command = [sys.executable, "-m", "celery", "-A", "celery_worker.celery"]
+    command += ["worker", "--pool", pool, "--concurrency", "1", "-l", "INFO"]
+    command += ["--hostname", f"stop-{pool}@%h"]
+    with log.open("w") as output:
+        worker = subprocess.Popen(
+            command, cwd=PROJECT_DIR, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_for(lambda: " ready." in log.read_text(), 60, f"worker start: {log}")
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+    finally:
+        worker.kill()
+        worker.wait()
+    text = log.read_text()
+    assert shutdown in text, text
+    assert "Error" not in text, text
