@@ -140,7 +140,7 @@ class BaseConfig:
         "task_routes": {"app.tasks.email.*": {"queue": "mail"}},
         # Each worker process reserves one task at a time, so a long task
         # never keeps queued work waiting on a busy worker while another
-        # idles. Raising it to 4 or 16 measured no gain, on loopback or with
+        # idles. Raising it to 4 (or 16) measured no gain, with or without
         # 5 ms of latency each way to the broker (no-op tasks, Redis and
         # RabbitMQ): the round trips each task makes limit throughput there.
         # For many short tasks across a network, add worker processes: on
