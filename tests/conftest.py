@@ -1,5 +1,8 @@
 """Fixtures shared by the template's tests: servers, the baked venv, a stack."""
 
+import subprocess
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +21,7 @@ from support import (
     shared_project_venv,
 )
 
-RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
+RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
 
 @pytest.fixture(scope="session")
@@ -35,11 +38,24 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory):
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def rabbitmq_url() -> str:
-    """The machine's RabbitMQ (scripts/test starts it when it is missing)."""
+@pytest.fixture
+def rabbitmq_url() -> Iterator[str]:
+    """A virtual host of its own on the machine's RabbitMQ, deleted after.
+
+    Tests running side by side would otherwise share its `celery` queue, and
+    one test's worker would take another's tasks. (scripts/test starts
+    RabbitMQ when it is missing.)
+    """
     assert port_is_open("127.0.0.1", 5672), "RabbitMQ is not running on 5672"
-    return RABBITMQ_URL
+    vhost = f"test-{uuid.uuid4().hex[:12]}"
+    rabbitmqctl("add_vhost", vhost)
+    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    yield f"{RABBITMQ_URL}{vhost}"
+    rabbitmqctl("delete_vhost", vhost)
+
+
+def rabbitmqctl(*arguments: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *arguments], check=True, timeout=60)
 
 
 @pytest.fixture(scope="module")

@@ -32,16 +32,20 @@ from celery.concurrency.prefork import TaskPool as PreforkPool
 def stop_softly_on_sigterm(sender: Any, **_: Any) -> None:
     """Handle SIGTERM as SIGQUIT in this worker (connected to `worker_ready`).
 
-    Prefork workers only: Celery's cold shutdown stops a running task by
-    killing its pool process, which the other pools cannot do (threads and
-    solo have no way to; gevent cannot run the shutdown from its event
-    loop); there a stop with work running would fail the task or crash the
-    worker, so they keep Celery's warm shutdown, which waits for the task.
+    Prefork workers on Redis only. Celery's cold shutdown stops a running
+    task by killing its pool process, which the other pools cannot do
+    (threads and solo have no way to; gevent cannot run the shutdown from
+    its event loop): a stop with work running would fail the task or crash
+    the worker. RabbitMQ needs none of it: when the process manager's
+    SIGKILL closes the connection, it hands the task to another worker at
+    once (and a cold shutdown can hang in the middle of an AMQP read). Both
+    keep Celery's warm shutdown, which waits for the task.
 
     Only the worker's main process is concerned: under systemd, set
     `KillMode=mixed` so that SIGTERM reaches it alone, not its pool processes.
     """
-    if isinstance(sender.pool, PreforkPool):
+    on_redis = sender.connection.transport.driver_type == "redis"
+    if on_redis and isinstance(sender.pool, PreforkPool):
         signal.signal(signal.SIGTERM, pass_on_as_sigquit)
 
 

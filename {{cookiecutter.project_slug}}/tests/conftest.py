@@ -201,7 +201,14 @@ def celery_process(
         yield
     finally:
         process.terminate()
-        process.wait(30)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise AssertionError(
+                f"{args[0]} still ran 30 s after SIGTERM:\n{log.read_text()[-4000:]}"
+            ) from None
 
 
 def delete_queue(broker_url: str, queue: str) -> None:
