@@ -37,7 +37,7 @@ def record_new_job(job_id: str, kind: str, options: dict[str, Any], owner: str) 
         "total": options.get("total", 0),
     }
     with autocommit() as connection:
-        connection.execute(insert(Job).values(row))
+        connection.execute(insert(Job), row)
 
 
 def forget_job(job_id: str) -> None:
