@@ -14,6 +14,19 @@ from app.config import is_sentinel
 from app.worker_shutdown import stop_softly_on_sigterm
 
 EMBEDDED_BROKER_URL = "filesystem://"
+# RabbitMQ: quorum queues, which keep each message on disk (and on every
+# node of a cluster) and survive a broker restart, the queue type RabbitMQ
+# recommends. Topic exchanges, because on quorum queues Celery delays a
+# countdown (a mail's retry) in the broker, and routes it back through one.
+# A broker that already has classic queues of these names refuses them:
+# delete those queues, or use a new virtual host.
+# https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/rabbitmq.html#using-quorum-queues
+RABBITMQ_QUEUES = {
+    "task_default_queue_type": "quorum",
+    "task_create_missing_queue_type": "quorum",
+    "task_default_exchange_type": "topic",
+    "task_create_missing_queue_exchange_type": "topic",
+}
 REDIS_SCHEMES = ("redis://", "rediss://")
 AMQP_SCHEMES = ("amqp://", "amqps://", "pyamqp://")
 
@@ -72,6 +85,8 @@ def celery_settings(app: Flask) -> dict[str, Any]:
         "broker_url": broker_url,
         "result_backend": result_backend,
     }
+    if broker_url.startswith(AMQP_SCHEMES):
+        settings.update(RABBITMQ_QUEUES)
     settings["task_queues"] = declared_queues(settings)
     master = app.config["CELERY_SENTINEL_MASTER"]
     for url, options in [
@@ -109,8 +124,18 @@ def declared_queues(settings: dict[str, Any]) -> list[Queue]:
     """
     names = [settings["task_default_queue"]]
     names += [route["queue"] for route in settings["task_routes"].values()]
+    exchange_type = settings.get("task_default_exchange_type", "direct")
+    arguments = None
+    if settings.get("task_default_queue_type") == "quorum":
+        arguments = {"x-queue-type": "quorum"}
     return [
-        Queue(name, Exchange(name), routing_key=name) for name in dict.fromkeys(names)
+        Queue(
+            name,
+            Exchange(name, type=exchange_type),
+            routing_key=name,
+            queue_arguments=arguments,
+        )
+        for name in dict.fromkeys(names)
     ]
 
 

@@ -129,7 +129,7 @@ def test_a_tls_redis_checks_certificates_unless_told_not_to(query, verify_mode):
 
 
 # SHA-256 (first 16 hex digits) of the upstream methods app/celery_redis.py
-# replaces, as written in kombu and Celery 5.5 to 5.7: the versions it was
+# replaces, as written in kombu and Celery 5.6 to 5.7: the versions it was
 # written against and is tested with (pyproject.toml pins that range).
 REPLACED = {
     "kombu.transport.redis.Channel.conn_or_acquire": "01ab44dd770603a6",

@@ -4,9 +4,9 @@ on every worker pool."""
 import uuid
 
 import pytest
-from celery import Celery
 from conftest import worker_process
 
+from app import create_app
 from app.history import record_new_job
 from app.models import Job, db
 
@@ -25,10 +25,9 @@ def test_tasks_use_the_app_and_the_database_on_every_pool(
         for job_id in job_ids:
             record_new_job(job_id, "walk", {"total": 3, "delay": 0.05}, owner="test")
     with worker_process(queue, settings, log, pool):
-        client = Celery(
-            broker=broker_urls["CELERY_BROKER_URL"],
-            backend=broker_urls["CELERY_RESULT_BACKEND"],
-        )
+        # The project's own Celery, so that the queue is declared as the
+        # worker declares it (on RabbitMQ: quorum, a topic exchange).
+        client = create_app("testing", broker_urls).extensions["celery"]
         mail = client.send_task(
             "app.tasks.email.send_test_email", ["ada@example.com"], queue=queue
         )
