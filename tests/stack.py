@@ -89,16 +89,23 @@ class Stack:
 
 
 def poll_task(
-    url: str, until: set[str], logs: Callable[[], str], timeout: float = 60
+    url: str,
+    until: set[str],
+    logs: Callable[[], str],
+    timeout: float = 60,
+    outage: bool = False,
 ) -> list[dict]:
     """GET a task's status at `url` until its state is in `until`.
 
-    Returns every answer seen; on time-out the failure shows `logs()`.
+    Returns every answer seen; on time-out the failure shows `logs()`. With
+    `outage`, a 503 (the store on its way back) counts as "not yet".
     """
     seen: list[dict] = []
 
     def reached() -> bool:
         response = requests.get(url, timeout=10)
+        if outage and response.status_code == 503:
+            return False
         assert response.status_code == 200, response.text
         seen.append(response.json())
         return seen[-1]["state"] in until

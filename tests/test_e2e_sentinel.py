@@ -189,16 +189,22 @@ def accepted(stack: Stack) -> str | None:
     return stack.url(response.json()["status_url"]) if response.ok else None
 
 
-def ping(stack: Stack, name: str) -> None:
-    """`celery inspect ping` to one worker, as its health check does."""
+def ping(stack: Stack, name: str, timeout: float = 30) -> None:
+    """`celery inspect ping` to one worker, as its health check does.
+
+    A worker whose connection broke reconnects with back-off: it has
+    `timeout` seconds to answer again.
+    """
     node = f"{name}@{socket.gethostname()}"
-    run_project(
-        stack.project,
-        stack.venv,
-        *("celery", "-A", "celery_worker.celery", "inspect", "ping", "-d", node),
-        env=stack.env,
-        timeout=120,
-    )
+    command = ("celery", "-A", "celery_worker.celery", "inspect", "ping", "-d", node)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            run_project(stack.project, stack.venv, *command, env=stack.env)
+            return
+        except AssertionError as error:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{error}\n{stack.logs()}") from None
 
 
 def test_web_and_worker_follow_the_master_through_a_failover(stack, servers):
@@ -305,7 +311,7 @@ def test_a_master_restart_without_failover_keeps_every_worker(stack, servers, no
     master.stop()
     servers.master = private_redis(Path(master.cwd), port=master.port, persistent=True)
     worker.send_signal(signal.SIGCONT)
-    final = poll_task(status_url, FINAL, stack.logs, timeout=120)[-1]
+    final = poll_task(status_url, FINAL, stack.logs, timeout=120, outage=True)[-1]
     assert final["state"] == "SUCCESS", stack.logs()
     final = poll_task(start(stack, total=2, delay=0), FINAL, stack.logs)[-1]
     assert final["state"] == "SUCCESS", stack.logs()
