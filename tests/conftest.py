@@ -3,7 +3,6 @@
 import subprocess
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
@@ -12,6 +11,7 @@ from stack import Stack
 from support import (
     REPO,
     ProjectVenv,
+    baked,
     free_port,
     fresh_database,
     port_is_open,
@@ -77,10 +77,7 @@ def database_url() -> str:
 @pytest.fixture(scope="module")
 def stack(cookies_session, project_venv, redis_server, database_url, tmp_path_factory):
     """The default bake in production mode: gunicorn, one worker, Redis, PostgreSQL."""
-    result = cookies_session.bake()
-    assert result.exit_code == 0, result.exception
-    assert result.exception is None
-    project = Path(result.project_path)
+    project = baked(cookies_session)
     env = production_env(
         project_venv,
         project,

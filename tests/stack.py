@@ -88,6 +88,13 @@ class Stack:
         )
 
 
+def start_task(stack: Stack, client=requests, **body) -> str:
+    """POST /tasks (from `client`, a requests session or module); the task's id."""
+    response = client.post(stack.url("/tasks"), json=body, timeout=15)
+    assert response.status_code == 202, response.text
+    return response.json()["id"]
+
+
 def poll_task(
     url: str,
     until: set[str],

@@ -238,6 +238,14 @@ def build_venv(venv: ProjectVenv, python: str, versions: str) -> None:
         subprocess.run([*uninstall, bake.name], check=True)
 
 
+def baked(cookies, **options) -> Path:
+    """Bake the template with `options` (pytest-cookies); the project's folder."""
+    result = cookies.bake(extra_context=options)
+    assert result.exit_code == 0, result.exception
+    assert result.exception is None
+    return Path(result.project_path)
+
+
 def clean_env(venv: ProjectVenv, project: Path, **settings: str) -> dict[str, str]:
     """The environment for a baked project's processes: no stray settings."""
     env = {

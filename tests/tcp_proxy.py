@@ -123,14 +123,18 @@ class TCPProxy:
         """Copy bytes from `source` to `sink` until either side closes."""
         try:
             while data := source.recv(65536):
-                while self.hanging and source.fileno() != -1:
-                    time.sleep(POLL_INTERVAL)
-                sink.sendall(data)
+                self.pass_on(data, source, sink)
         except OSError:
             pass
         finally:
             self.forget(source)
             self.forget(sink)
+
+    def pass_on(self, data: bytes, source: socket.socket, sink: socket.socket) -> None:
+        """Send `data` to `sink` once the proxy stops hanging (or `source` closed)."""
+        while self.hanging and source.fileno() != -1:
+            time.sleep(POLL_INTERVAL)
+        sink.sendall(data)
 
     def forget(self, sock: socket.socket) -> None:
         with self.lock:
@@ -188,9 +192,7 @@ class DelayingProxy(TCPProxy):
                 if not data:
                     break
                 time.sleep(max(0.0, due - time.monotonic()))
-                while self.hanging and source.fileno() != -1:
-                    time.sleep(POLL_INTERVAL)
-                sink.sendall(data)
+                self.pass_on(data, source, sink)
         except OSError:
             pass
         finally:

@@ -12,7 +12,13 @@ import re
 from importlib.metadata import distributions
 
 import pytest
-from support import REPO, TEMPLATE_PROJECT, run_project, shared_project_venv
+from support import (
+    REPO,
+    TEMPLATE_PROJECT,
+    baked,
+    run_project_tests,
+    shared_project_venv,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -56,18 +62,7 @@ def test_every_installed_package_is_pinned(project_venv):
 def test_the_ends_of_the_allowed_ranges_pass_the_sensitive_tests(cookies, versions):
     """A bake's most version-sensitive tests pass on both ends of its ranges."""
     venv = shared_project_venv(REPO / ".cache", versions=versions)
-    result = cookies.bake()
-    assert result.exit_code == 0, result.exception
-    completed = run_project(
-        result.project_path,
-        venv,
-        "python",
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        *SENSITIVE_TESTS,
-        timeout=600,
+    completed = run_project_tests(
+        baked(cookies), venv, "-p", "no:cacheprovider", *SENSITIVE_TESTS
     )
     assert " passed" in completed.stdout

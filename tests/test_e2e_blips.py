@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 from stack import Stack, poll_task
-from support import private_redis, production_env, wait_until
+from support import baked, private_redis, production_env, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -40,9 +40,7 @@ def redis(tmp_path):
 @pytest.fixture
 def stack(cookies, broker, project_venv, redis, database_url, rabbitmq_url, tmp_path):
     """The bake for `broker`, running in production: worker and gunicorn."""
-    result = cookies.bake(extra_context={"broker": broker})
-    assert result.exit_code == 0, result.exception
-    project = Path(result.project_path)
+    project = baked(cookies, broker=broker)
     env = production_env(
         project_venv,
         project,

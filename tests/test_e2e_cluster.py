@@ -17,7 +17,6 @@ import signal
 import statistics
 import subprocess
 import time
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
@@ -30,10 +29,12 @@ from celery.result import ResultSet
 from cluster import Cluster, ClusterStack, link_cut, skip_reason
 from mail import SMTPServer, new_address, register
 from psycopg.rows import dict_row
+from stack import start_task
 from support import (
     POSTGRES_HOST,
     POSTGRES_PORT,
     POSTGRES_USER,
+    baked,
     fresh_database,
     postgres_url,
     production_env,
@@ -94,9 +95,7 @@ def stack(cookies_session, project_venv, cluster, database, smtp, tmp_path_facto
 
     The hosts reach PostgreSQL through a proxy on the bridge's address.
     """
-    result = cookies_session.bake()
-    assert result.exit_code == 0, result.exception
-    project = Path(result.project_path)
+    project = baked(cookies_session)
     logs = tmp_path_factory.mktemp("cluster")
     broker_url = cluster.start_redis(cluster.hosts["broker"], logs)
     with TCPProxy(POSTGRES_HOST, POSTGRES_PORT, listen_host=cluster.gateway) as proxy:
@@ -134,12 +133,6 @@ def no_worker_left(request, tmp_path):
     for name in [name for name in stack.processes if name.startswith("worker-")]:
         stack.processes.pop(name).stop(grace=1)
     redis.Redis.from_url(stack.env["CELERY_BROKER_URL"]).flushdb()
-
-
-def start_task(stack: ClusterStack, **body) -> str:
-    response = requests.post(stack.url("/tasks"), json=body, timeout=15)
-    assert response.status_code == 202, response.text
-    return response.json()["id"]
 
 
 def states(stack: ClusterStack, task_ids) -> dict[str, str]:
@@ -251,9 +244,8 @@ def test_a_batch_finishes_about_twice_as_fast_on_two_worker_hosts(stack, cluster
 @pytest.fixture(scope="module")
 def grace_periods(cookies_session) -> dict[str, float]:
     """Seconds compose gives each service that runs a worker to stop."""
-    result = cookies_session.bake(extra_context={"use_docker": True})
-    assert result.exit_code == 0, result.exception
-    compose = yaml.safe_load((Path(result.project_path) / "compose.yaml").read_text())
+    project = baked(cookies_session, use_docker=True)
+    compose = yaml.safe_load((project / "compose.yaml").read_text())
     return {
         name: float(service["stop_grace_period"].removesuffix("s"))
         for name, service in compose["services"].items()

@@ -9,7 +9,6 @@ the `users` and `jobs` rows straight from PostgreSQL.
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
@@ -19,10 +18,11 @@ from conftest import running_stack
 from mail import SMTPServer, new_address
 from mail import register as post_registration
 from psycopg.rows import dict_row
-from stack import Stack, poll_task
+from stack import Stack, poll_task, start_task
 from support import (
     POSTGRES_HOST,
     POSTGRES_PORT,
+    baked,
     fresh_database,
     postgres_url,
     private_redis,
@@ -69,9 +69,7 @@ def stack(
     tmp_path_factory,
 ):
     """The default bake in production, its database behind `proxy`."""
-    result = cookies_session.bake()
-    assert result.exit_code == 0, result.exception
-    project = Path(result.project_path)
+    project = baked(cookies_session)
     env = production_env(
         project_venv,
         project,
@@ -128,13 +126,6 @@ def mailed_link(stack: Stack, smtp: SMTPServer, address: str) -> str:
     [message] = smtp.to(address)
     text = message.get_body(("plain",)).get_content()
     return re.search(r"https?://\S+", text)[0]
-
-
-def start_task(stack: Stack, client=requests, **body) -> str:
-    """POST /tasks; returns the task's id."""
-    response = client.post(stack.url("/tasks"), json=body, timeout=15)
-    assert response.status_code == 202, response.text
-    return response.json()["id"]
 
 
 def run_to_success(stack: Stack, client=requests, **body) -> str:

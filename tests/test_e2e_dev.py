@@ -10,6 +10,7 @@ import requests
 from stack import poll_task
 from support import (
     ManagedProcess,
+    baked,
     clean_env,
     free_port,
     wait_for_port,
@@ -22,9 +23,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def dev_server(cookies, project_venv, tmp_path):
     """A fresh default bake running `python manage.py dev` on a free port."""
-    result = cookies.bake()
-    assert result.exit_code == 0, result.exception
-    project = result.project_path
+    project = baked(cookies)
     # No CELERY_BROKER_URL: the embedded broker. No MAIL_SERVER: mail is logged.
     env = clean_env(project_venv, project, APP_ENV="development")
     port = free_port()

@@ -13,7 +13,7 @@ from celery import Celery
 from conftest import running_stack
 from mail import new_address, register
 from stack import Stack
-from support import clean_env, private_redis, wait_until
+from support import baked, clean_env, private_redis, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -23,9 +23,7 @@ def stack(
     cookies_session, project_venv, redis_server, database_url, smtp, tmp_path_factory
 ):
     """The default bake with its mail settings pointed at `smtp`, on PostgreSQL."""
-    result = cookies_session.bake()
-    assert result.exit_code == 0, result.exception
-    project = result.project_path
+    project = baked(cookies_session)
     # Development settings, so that the session cookie (CSRF) works over
     # plain HTTP; the broker and mail server are real.
     env = clean_env(

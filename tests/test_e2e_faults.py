@@ -19,7 +19,7 @@ import requests
 import yaml
 from kombu import Connection, Exchange, Producer
 from stack import Stack, poll_task
-from support import private_redis, production_env, wait_until
+from support import baked, private_redis, production_env, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -31,9 +31,7 @@ VISIBILITY_TIMEOUT = 10
 
 @pytest.fixture(scope="module")
 def project(cookies_session) -> Path:
-    result = cookies_session.bake()
-    assert result.exit_code == 0, result.exception
-    return Path(result.project_path)
+    return baked(cookies_session)
 
 
 @pytest.fixture
@@ -244,9 +242,8 @@ def test_a_full_queue_answers_503_with_retry_after(stack):
 @pytest.fixture(scope="module")
 def worker_health_check(cookies_session) -> str:
     """The shell command compose.yaml's worker service checks its health with."""
-    result = cookies_session.bake(extra_context={"use_docker": True})
-    assert result.exit_code == 0, result.exception
-    compose = yaml.safe_load((Path(result.project_path) / "compose.yaml").read_text())
+    project = baked(cookies_session, use_docker=True)
+    compose = yaml.safe_load((project / "compose.yaml").read_text())
     kind, command = compose["services"]["worker"]["healthcheck"]["test"]
     assert kind == "CMD-SHELL"
     return command.replace("$$", "$")  # compose's escape for the shell's $

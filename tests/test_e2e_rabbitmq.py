@@ -14,7 +14,7 @@ import pytest
 import requests
 from rabbitmq import PrivateRabbitMQ
 from stack import Stack, poll_task
-from support import private_redis, production_env, run_project
+from support import baked, private_redis, production_env, run_project
 
 pytestmark = pytest.mark.e2e
 
@@ -31,18 +31,17 @@ def rabbitmq():
 @pytest.fixture
 def stack(cookies, project_venv, rabbitmq, database_url, tmp_path):
     """The RabbitMQ bake under gunicorn; no worker until a test starts one."""
-    result = cookies.bake(extra_context={"broker": "rabbitmq"})
-    assert result.exit_code == 0, result.exception
+    project = baked(cookies, broker="rabbitmq")
     (tmp_path / "redis").mkdir()
     redis = private_redis(tmp_path / "redis")
     env = production_env(
         project_venv,
-        result.project_path,
+        project,
         CELERY_BROKER_URL=rabbitmq.url,
         CELERY_RESULT_BACKEND=redis.url,
         DATABASE_URL=database_url,
     )
-    running = Stack(result.project_path, project_venv, env, tmp_path / "logs")
+    running = Stack(project, project_venv, env, tmp_path / "logs")
     running.log_dir.mkdir()
     running.migrate()
     running.start_web()

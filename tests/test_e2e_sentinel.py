@@ -25,6 +25,7 @@ import requests
 from stack import Stack, poll_task
 from support import (
     ManagedProcess,
+    baked,
     free_port,
     private_redis,
     production_env,
@@ -128,9 +129,7 @@ def servers(tmp_path):
 @pytest.fixture
 def stack(cookies, project_venv, servers, database_url, tmp_path):
     """The default bake in production on the Sentinel group."""
-    result = cookies.bake()
-    assert result.exit_code == 0, result.exception
-    project = Path(result.project_path)
+    project = baked(cookies)
     env = production_env(
         project_venv,
         project,

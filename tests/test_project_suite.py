@@ -8,7 +8,7 @@ with every option on the tests its options bring (beat, Flower).
 """
 
 import pytest
-from support import fresh_database, postgres_url, run_project_tests
+from support import baked, fresh_database, postgres_url, run_project_tests
 
 pytestmark = pytest.mark.e2e
 
@@ -18,7 +18,7 @@ EVERY_OPTION = {"use_celery_beat": True, "use_flower": True, "use_docker": True}
 
 def test_without_redis_the_live_tests_are_skipped_saying_why(cookies, project_venv):
     """No redis-server on PATH, not CI: the rest passes, live tests say why."""
-    project = bake(cookies)
+    project = baked(cookies)
     completed = run_project_tests(
         project,
         project_venv,
@@ -34,7 +34,7 @@ def test_without_redis_the_live_tests_are_skipped_saying_why(cookies, project_ve
 
 def test_redis_bake_passes_the_tests_its_options_bring(cookies, project_venv):
     """Beat runs a periodic task; Flower sees the worker, behind a login."""
-    project = bake(cookies, **EVERY_OPTION)
+    project = baked(cookies, **EVERY_OPTION)
     run_project_tests(
         project, project_venv, "tests/test_periodic.py", "tests/test_flower.py"
     )
@@ -45,7 +45,7 @@ def test_rabbitmq_bake_passes_its_own_tests_on_rabbitmq(
 ):
     """RabbitMQ carries the tasks, Redis keeps the results; every option on,
     on PostgreSQL."""
-    project = bake(cookies, broker="rabbitmq", **EVERY_OPTION)
+    project = baked(cookies, broker="rabbitmq", **EVERY_OPTION)
     with fresh_database() as database:
         run_project_tests(
             project,
@@ -56,10 +56,3 @@ def test_rabbitmq_bake_passes_its_own_tests_on_rabbitmq(
                 "TEST_DATABASE_URL": postgres_url(database),
             },
         )
-
-
-def bake(cookies, **options):
-    result = cookies.bake(extra_context=options)
-    assert result.exit_code == 0, result.exception
-    assert result.exception is None
-    return result.project_path

@@ -18,7 +18,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from support import REPO, run_project, run_project_tests, shared_project_venv
+from support import REPO, baked, run_project, run_project_tests, shared_project_venv
 
 pytestmark = pytest.mark.e2e
 
@@ -84,9 +84,7 @@ def test_default_bake_passes_its_own_tests_on(version, cookies):
             pytest.fail(reason, pytrace=False)
         pytest.skip(reason)
     venv = shared_project_venv(REPO / ".cache", python)
-    result = cookies.bake()
-    assert result.exit_code == 0, result.exception
-    project = Path(result.project_path)
+    project = baked(cookies)
     running = run_project(project, venv, "python", "-c", WHO_ARE_YOU)
     assert running.stdout.splitlines()[1] == version
     run_project_tests(project, venv, "-x")
