@@ -37,8 +37,10 @@ def walk(self: Task, total: int = 10, delay: float = 0.5) -> dict[str, int]:
         for current in range(total):
             if time.monotonic() >= next_report:
                 if cancel_requested(self):
-                    self.backend.mark_as_revoked(job_id, reason="cancelled")
+                    # The row first, as for every final state: whoever sees
+                    # REVOKED in the status then finds it in the history too.
                     record_final_state(job_id, states.REVOKED, current)
+                    self.backend.mark_as_revoked(job_id, reason="cancelled")
                     raise Ignore()
                 report_progress(self, current, total)
                 next_report = time.monotonic() + REPORT_INTERVAL
