@@ -303,7 +303,18 @@ def suite_time() -> dict:
     """Wall time of the template's test suite, run as scripts/test runs it."""
     started = time.perf_counter()
     completed = subprocess.run(
-        [sys.executable, "-m", "pytest", "-n", "2", "-q", "-p", "no:cacheprovider"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-n",
+            "4",
+            "--dist",
+            "worksteal",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -429,7 +440,7 @@ def print_tables(report: dict, options) -> None:
     if "suite" in report:
         suite = report["suite"]
         print(
-            f"template test suite (pytest -n 2): {suite['seconds']:.0f} s, "
+            f"template test suite (pytest -n 4): {suite['seconds']:.0f} s, "
             f"{suite['passed']} passed, exit code {suite['exit_code']}"
         )
     print_web_table(report)
