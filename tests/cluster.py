@@ -85,14 +85,18 @@ def remove_leftovers() -> None:
     for line in ip("netns", "list").stdout.splitlines():
         name = line.split()[0] if line.strip() else ""
         if abandoned(name):
-            for pid in ip("netns", "pids", name, check=False).stdout.split():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(int(pid), signal.SIGKILL)
+            kill_every_process_in(name)
             ip("netns", "del", name, check=False)
     for line in ip("-o", "link", "show").stdout.splitlines():
         name = line.split(":")[1].strip().split("@")[0]
         if abandoned(name):
             ip("link", "del", name, check=False)
+
+
+def kill_every_process_in(namespace: str) -> None:
+    for pid in ip("netns", "pids", namespace, check=False).stdout.split():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), signal.SIGKILL)
 
 
 @dataclass
@@ -207,6 +211,9 @@ class Cluster:
         for process in reversed(self.processes):
             process.stop(grace=5)
         for host in self.hosts.values():
+            # Daemons a server forked off in the host (RabbitMQ's epmd)
+            # would keep its network alive after `netns del`.
+            kill_every_process_in(host.namespace)
             ip("netns", "del", host.namespace, check=False)
             ip("link", "del", host.link, check=False)  # gone with its peer, or not
         ip("link", "del", self.bridge, check=False)

@@ -1,11 +1,13 @@
 """Fixtures shared by the template's tests: servers, the baked venv, a stack."""
 
+import os
 import subprocess
 import uuid
 from collections.abc import Iterator
 
 import pytest
 import redis
+from cluster import Cluster, skip_reason
 from mail import SMTPServer
 from stack import Stack
 from support import (
@@ -98,3 +100,17 @@ def running_stack(project, venv, env, tmp_path_factory):
     finally:
         running.stop()
         redis.Redis.from_url(env["CELERY_BROKER_URL"]).flushdb()
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    """A broker, a web and two worker hosts, joined by a bridge (tests/cluster.py)."""
+    reason = skip_reason()
+    if reason:
+        if os.environ.get("CI") == "true" and os.geteuid() == 0:
+            pytest.fail(f"CI runs as root, yet: {reason}")
+        pytest.skip(reason)
+    with Cluster() as running:
+        for name in ("broker", "web", "a", "b"):
+            running.add_host(name)
+        yield running

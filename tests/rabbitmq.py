@@ -11,30 +11,41 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from support import ManagedProcess, free_port, port_is_open, wait_until
 
 
 class PrivateRabbitMQ:
-    """One RabbitMQ node on 127.0.0.1; its data survives `restart()`.
+    """One RabbitMQ node; its data survives `restart()`.
 
-    Its files are in a folder of its own under the system's temporary
-    folder (pytest's are private to root): `stop()` removes it.
+    It listens on `address` (loopback by default). `prefix` runs it, and
+    rabbitmqctl beside it, somewhere else: `ip netns exec NAME` runs them in
+    a cluster's host (tests/cluster.py), whose own loopback then carries
+    the node's name service (epmd). `settings` are extra lines of
+    rabbitmq.conf. Its files are in a folder of its own under the system's
+    temporary folder (pytest's are private to root): `stop()` removes it.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        address: str = "127.0.0.1",
+        prefix: Sequence[str] = (),
+        settings: Sequence[str] = (),
+    ) -> None:
         self.folder = folder = Path(tempfile.mkdtemp(prefix="rabbitmq-test-"))
+        self.address, self.prefix = address, list(prefix)
         self.port = free_port()
         self.node = f"test{self.port}@localhost"
-        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}//"
+        self.url = f"amqp://guest:guest@{address}:{self.port}//"
         self.process: ManagedProcess | None = None
         self.starts = 0
         config = folder / "rabbitmq.conf"
-        # guest may log in over TCP: the node listens on loopback only.
-        config.write_text(
-            f"listeners.tcp.1 = 127.0.0.1:{self.port}\nloopback_users = none\n"
-        )
+        # guest may log in over TCP, which RabbitMQ allows on loopback only
+        # unless told otherwise: this node is the test's own.
+        lines = [f"listeners.tcp.1 = {address}:{self.port}", "loopback_users = none"]
+        config.write_text("\n".join([*lines, *settings, ""]))
         self.env = {
             **os.environ,
             "RABBITMQ_NODENAME": self.node,
@@ -52,13 +63,13 @@ class PrivateRabbitMQ:
     def start(self) -> "PrivateRabbitMQ":
         self.starts += 1
         self.process = ManagedProcess(
-            [shutil.which("rabbitmq-server")],
+            [*self.prefix, shutil.which("rabbitmq-server")],
             cwd=self.folder,
             env=self.env,
             log=self.folder / f"server-{self.starts}.log",
         ).start()
         wait_until(
-            lambda: port_is_open("127.0.0.1", self.port),
+            lambda: port_is_open(self.address, self.port),
             timeout=90,
             message=f"RabbitMQ node {self.node} did not start:\n"
             + self.process.log_text()[-3000:],
@@ -68,7 +79,7 @@ class PrivateRabbitMQ:
     def ctl(self, *arguments: str) -> str:
         """`rabbitmqctl` for this node; its output."""
         return subprocess.run(
-            ["rabbitmqctl", "-n", self.node, *arguments],
+            [*self.prefix, "rabbitmqctl", "-n", self.node, *arguments],
             env=self.env,
             capture_output=True,
             text=True,
@@ -82,7 +93,7 @@ class PrivateRabbitMQ:
             # The server runs in a session of its own (the wrapper's `su`):
             # rabbitmqctl stops it, then the wrapper is reaped.
             self.ctl("stop")
-            wait_until(lambda: not port_is_open("127.0.0.1", self.port), timeout=60)
+            wait_until(lambda: not port_is_open(self.address, self.port), timeout=60)
             self.process.stop()
             self.process = None
         if not keep_data:

@@ -8,12 +8,11 @@ import subprocess
 import time
 
 import pytest
-import requests
 from celery import Celery
 from conftest import running_stack
 from mail import new_address, register
 from stack import Stack
-from support import baked, clean_env, private_redis, wait_until
+from support import baked, clean_env, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -130,29 +129,3 @@ def send_test_email(stack: Stack, venv, address: str) -> str:
         check=True,
     )
     return completed.stdout.strip().splitlines()[-1]
-
-
-def test_mail_arrives_while_every_long_work_process_is_busy(
-    stack, smtp, project_venv, tmp_path
-):
-    """Mail has a queue and a worker of its own: a dozen walks waiting in
-    front of it do not delay a registration mail."""
-    redis = private_redis(tmp_path)
-    env = {**stack.env, "CELERY_BROKER_URL": redis.url}
-    running = Stack(stack.project, project_venv, env, tmp_path)
-    try:
-        running.start_worker("walker", "--queues", "celery", "--concurrency", "1")
-        running.start_worker("mailer", "--queues", "mail", "--concurrency", "1")
-        running.start_web(workers=1)
-        for _ in range(12):
-            response = requests.post(
-                running.url("/tasks"), json={"total": 50, "delay": 0.2}, timeout=15
-            )
-            assert response.status_code == 202
-        address = new_address()
-        assert register(running, address).status_code == 200
-        wait_until(lambda: smtp.to(address), timeout=10, message=running.logs())
-        assert "app.tasks.progress.walk[" not in running.processes["mailer"].log_text()
-    finally:
-        running.stop()
-        redis.stop()

@@ -1,0 +1,138 @@
+"""The RabbitMQ bake as a cluster: its broker on a host of its own.
+
+A RabbitMQ node of the test's own runs on the broker host (in its namespace,
+tests/rabbitmq.py), beside the Redis that keeps results; gunicorn runs on
+the web host, `celery worker` on two worker hosts, all over their links.
+What differs from Redis is how a host that falls silent is noticed:
+RabbitMQ gives a worker's unacknowledged task to another worker when that
+worker's connection closes, and a link that is cut closes nothing. The
+broker closes it once the connection's heartbeats have stopped for a while,
+which depends on the negotiated heartbeat: the lower of the broker's
+`heartbeat` (60 s by default) and Celery's `broker_heartbeat` (120 s). The
+node here is set to HEARTBEAT seconds, as an operator sets it for a faster
+hand-over; the test prints how long the hand-over took.
+"""
+
+import time
+
+import pytest
+from cluster import ClusterStack, link_cut
+from rabbitmq import PrivateRabbitMQ
+from stack import start_task
+from support import (
+    POSTGRES_HOST,
+    POSTGRES_PORT,
+    POSTGRES_USER,
+    baked,
+    fresh_database,
+    production_env,
+    wait_until,
+)
+from tcp_proxy import TCPProxy
+from test_e2e_cluster import WALK, finished, query, states, wait_for_success
+
+pytestmark = pytest.mark.e2e
+
+# The broker's heartbeat timeout, in seconds (RabbitMQ's rabbitmq.conf).
+HEARTBEAT = 5
+
+
+@pytest.fixture(scope="module")
+def database():
+    with fresh_database() as name:
+        yield name
+
+
+@pytest.fixture(scope="module")
+def stack(cookies_session, project_venv, cluster, database, tmp_path_factory):
+    """The RabbitMQ bake in production: the broker and its results' Redis on
+    the broker host, gunicorn on the web host; no worker yet."""
+    project = baked(cookies_session, broker="rabbitmq")
+    logs = tmp_path_factory.mktemp("cluster-rabbitmq")
+    broker = cluster.hosts["broker"]
+    node = PrivateRabbitMQ(
+        address=broker.address,
+        prefix=broker.command([]),
+        settings=[f"heartbeat = {HEARTBEAT}"],
+    )
+    results_url = cluster.start_redis(broker, logs)
+    try:
+        node.start()
+        with TCPProxy(
+            POSTGRES_HOST, POSTGRES_PORT, listen_host=cluster.gateway
+        ) as proxy:
+            env = production_env(
+                project_venv,
+                project,
+                CELERY_BROKER_URL=node.url,
+                CELERY_RESULT_BACKEND=results_url,
+                DATABASE_URL=(
+                    f"postgresql://{POSTGRES_USER}@{cluster.gateway}:{proxy.port}"
+                    f"/{database}"
+                ),
+            )
+            running = ClusterStack(project, project_venv, env, logs, cluster=cluster)
+            try:
+                running.migrate()
+                running.start_web_on(cluster.hosts["web"])
+                yield running
+            finally:
+                running.stop()
+    finally:
+        node.stop()
+
+
+def test_a_worker_host_cut_off_mid_walk_on_rabbitmq(stack, cluster, database):
+    """The link of the host running a walk goes down; its worker runs on.
+
+    RabbitMQ closes the silent worker's connection once its heartbeats
+    stop and gives the walk to the other worker, which runs it to SUCCESS,
+    once. The cut worker notices nothing while cut (its copy stalls on
+    writes that fail); when the link comes back, the broker's reset of the
+    closed connection tells it, and it stops its copy before the end
+    (`worker_cancel_long_running_tasks_on_connection_loss`, on for RabbitMQ
+    in app/celery_app.py), reconnects and takes new work. The job row keeps
+    its one SUCCESS.
+    """
+    hosts = [cluster.hosts["a"], cluster.hosts["b"]]
+    stack.start_workers_on(hosts, "--concurrency", "1")
+    walk_id = start_task(stack, total=100, delay=0.1)
+    wait_until(
+        lambda: states(stack, [walk_id])[walk_id] == "PROGRESS",
+        timeout=30,
+        message=stack.logs(),
+    )
+    received = f"{WALK}[{walk_id}] received"
+    [cut] = [
+        name
+        for name in ("a", "b")
+        if received in stack.processes[f"worker-{name}"].log_text()
+    ]
+    other = "b" if cut == "a" else "a"
+
+    with link_cut(cluster, cluster.hosts[cut]):
+        started = time.monotonic()
+        wait_until(
+            lambda: received in stack.processes[f"worker-{other}"].log_text(),
+            timeout=HEARTBEAT * 6,
+            message=f"the walk was never given to the other worker\n{stack.logs()}",
+        )
+        redelivered = time.monotonic() - started
+        succeeded = wait_for_success(stack, [walk_id], timeout=60) - started
+        [first] = query(database, "SELECT * FROM jobs WHERE id = %s", walk_id)
+    print(
+        f"\nRabbitMQ, link cut (broker heartbeat {HEARTBEAT} s): walk given to "
+        f"the other worker after {redelivered:.1f} s, SUCCESS after {succeeded:.1f} s"
+    )
+    assert (first["state"], first["current"]) == ("SUCCESS", 100)
+
+    # Back on the network, the cut worker reconnects and takes new work.
+    stack.processes.pop(f"worker-{other}").stop()
+    task_id = start_task(stack, total=1, delay=0)
+    wait_for_success(stack, [task_id], timeout=HEARTBEAT * 6)
+    runs = finished(stack)
+    assert runs[f"worker-{cut}"][task_id] == 1
+    assert runs[f"worker-{cut}"][walk_id] == 0, "the cut copy ran to its end"
+    [last] = query(database, "SELECT * FROM jobs WHERE id = %s", walk_id)
+    assert last["finished_at"] == first["finished_at"]
+    assert states(stack, [walk_id])[walk_id] == "SUCCESS"
