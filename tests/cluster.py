@@ -177,19 +177,29 @@ class Cluster:
     def mend(self, host: Host) -> None:
         ip("link", "set", host.link, "up")
 
-    def start_redis(self, host: Host, folder: Path, port: int = 6379) -> str:
+    def start_redis(
+        self,
+        host: Host,
+        folder: Path,
+        port: int = 6379,
+        password: str | None = None,
+        options: Sequence[str] = (),
+    ) -> str:
         """A redis-server listening on `host`'s address; returns its URL.
 
-        It has a password, as Redis reached from other hosts must: without
-        one it refuses every client not on its own loopback (protected mode).
+        It has a password (a new one unless given), as Redis reached from
+        other hosts must: without one it refuses every client not on its own
+        loopback (protected mode). `options` are more command-line settings,
+        such as `--replicaof HOST PORT`.
         """
         executable = shutil.which("redis-server")
         assert executable, "redis-server is not installed: scripts/test installs it"
-        password = secrets.token_hex(16)
+        password = password or secrets.token_hex(16)
         command = [executable, "--port", str(port), "--bind", host.address]
         command += ["--requirepass", password, "--save", "", "--appendonly", "no"]
-        command += ["--dir", str(folder)]
-        self.run(host, command, folder, dict(os.environ), folder / "redis.log")
+        command += ["--dir", str(folder), *options]
+        log = folder / f"redis-{host.name}-{port}.log"
+        self.run(host, command, folder, dict(os.environ), log)
         wait_for_port(host.address, port, timeout=10)
         return f"redis://:{password}@{host.address}:{port}/0"
 

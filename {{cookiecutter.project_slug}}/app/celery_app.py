@@ -148,11 +148,31 @@ def with_sentinel(
     follow it when it fails over. Calls to the Sentinels time out as calls
     to Redis do (Celery's result store sets no timeout for them).
     """
-    timeouts = {
+    return {
+        **options,
+        "master_name": master,
+        "sentinel_kwargs": sentinel_kwargs(settings),
+    }
+
+
+def redis_timeouts(settings: dict[str, Any]) -> dict[str, float]:
+    """The socket time-outs of the CELERY settings, as redis-py takes them."""
+    return {
         "socket_timeout": settings["redis_socket_timeout"],
         "socket_connect_timeout": settings["redis_socket_connect_timeout"],
     }
-    return {**options, "master_name": master, "sentinel_kwargs": timeouts}
+
+
+def sentinel_kwargs(settings: dict[str, Any]) -> dict[str, Any]:
+    """How to call one Sentinel: time-outs as for Redis, and no retries.
+
+    redis-py 6+ retries a call three times with back-off (12 to 15 s with
+    2 s time-outs, measured) before it asks the next Sentinel in the list:
+    one Sentinel on a host cut off from the network would hold every request
+    that looks for the master longer than a 503 may take. `retry=None`
+    makes it ask the next one at once.
+    """
+    return {**redis_timeouts(settings), "retry": None}
 
 
 def says_nothing_of_certificates(url: str) -> bool:

@@ -17,12 +17,11 @@ from flask_limiter.util import get_remote_address
 from limits import parse_many
 from werkzeug.exceptions import ServiceUnavailable
 
+from app.celery_app import redis_timeouts, sentinel_kwargs
 from app.config import ConfigurationError, is_sentinel
 from app.errors import http_error
 
 REDIS_SCHEMES = ("redis://", "rediss://")
-# Seconds before a call to the rate-limit store gives up.
-REDIS_TIMEOUTS = {"socket_timeout": 2, "socket_connect_timeout": 2}
 SENTINEL_PORT = 26379
 # The variables that hold per-client limits, such as "10/minute;100/hour".
 RATE_LIMIT_SETTINGS = ("TASKS_RATE_LIMIT", "REGISTER_RATE_LIMIT")
@@ -48,11 +47,17 @@ def limits_init_app(app: Flask) -> None:
                 "'10/minute' or '10/minute;100/hour'."
             ) from None
     results = app.config["CELERY_RESULT_BACKEND"] or app.config["CELERY_BROKER_URL"]
+    # Calls to the store give up as Celery's calls to Redis do.
+    celery_settings = app.config["CELERY"]
     if results.startswith(REDIS_SCHEMES):
         app.config.setdefault("RATELIMIT_STORAGE_URI", results)
-        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", dict(REDIS_TIMEOUTS))
+        app.config.setdefault(
+            "RATELIMIT_STORAGE_OPTIONS", redis_timeouts(celery_settings)
+        )
     elif is_sentinel(results):
-        uri, options = sentinel_storage(results, app.config["CELERY_SENTINEL_MASTER"])
+        uri, options = sentinel_storage(
+            results, app.config["CELERY_SENTINEL_MASTER"], celery_settings
+        )
         app.config.setdefault("RATELIMIT_STORAGE_URI", uri)
         app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", options)
     else:  # each process counts for itself
@@ -62,7 +67,9 @@ def limits_init_app(app: Flask) -> None:
     app.extensions["queue_gauge"] = QueueGauge()
 
 
-def sentinel_storage(url: str, master: str) -> tuple[str, dict[str, Any]]:
+def sentinel_storage(
+    url: str, master: str, celery_settings: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
     """The `limits` library's URI and options for Celery's `sentinel://` URL.
 
     Celery lists the Sentinels as `sentinel://h1:p1;sentinel://h2:p2`, the
@@ -75,8 +82,12 @@ def sentinel_storage(url: str, master: str) -> tuple[str, dict[str, Any]]:
     hosts = ",".join(sentinel_address(part) for part in parts)
     first = parts[0]
     options: dict[str, Any] = {
-        **REDIS_TIMEOUTS,
-        "sentinel_kwargs": {**REDIS_TIMEOUTS, "username": None, "password": None},
+        **redis_timeouts(celery_settings),
+        "sentinel_kwargs": {
+            **sentinel_kwargs(celery_settings),
+            "username": None,
+            "password": None,
+        },
         "use_replicas": False,
         "db": int(first.path.strip("/") or 0),
     }

@@ -10,7 +10,7 @@ from limits.storage import storage_from_string
 
 from app import create_app
 from app.celery_redis import PolledSentinelBackend, SentinelChannel, SentinelTransport
-from app.config import ConfigurationError
+from app.config import BaseConfig, ConfigurationError
 from app.limits import sentinel_storage
 
 SENTINELS = "sentinel://10.0.0.1:26379;sentinel://10.0.0.2:26380"
@@ -46,7 +46,8 @@ def test_broker_and_results_ask_the_sentinels_for_the_master():
     assert broker["master_name"] == "mymaster"
     assert broker["visibility_timeout"] == 3600
     assert broker["socket_timeout"] == 2
-    timeouts = {"socket_timeout": 2, "socket_connect_timeout": 2}
+    # No retries: a Sentinel that does not answer is passed over at once.
+    timeouts = {"socket_timeout": 2, "socket_connect_timeout": 2, "retry": None}
     assert broker["sentinel_kwargs"] == timeouts
     results = conf.result_backend_transport_options
     assert results["master_name"] == "mymaster"
@@ -85,7 +86,9 @@ def test_rate_limits_are_counted_on_the_master():
 def test_the_masters_credentials_and_database_go_to_the_master_only():
     """The first URL's password and database are the master's, as for Celery."""
     uri, options = sentinel_storage(
-        "sentinel://:s3cret@10.0.0.1:26379/2;sentinel://[::1]", "mymaster"
+        "sentinel://:s3cret@10.0.0.1:26379/2;sentinel://[::1]",
+        "mymaster",
+        BaseConfig.CELERY,
     )
     assert uri == "redis+sentinel://10.0.0.1:26379,[::1]:26379/mymaster"
     sentinel = storage_from_string(uri, **options).sentinel
@@ -93,3 +96,4 @@ def test_the_masters_credentials_and_database_go_to_the_master_only():
     assert sentinel.connection_kwargs["db"] == 2
     for client in sentinel.sentinels:
         assert client.connection_pool.connection_kwargs["password"] is None
+        assert client.connection_pool.connection_kwargs["retry"] is None
