@@ -44,42 +44,53 @@ def database():
 
 
 @pytest.fixture(scope="module")
-def stack(cookies_session, project_venv, cluster, database, tmp_path_factory):
-    """The RabbitMQ bake in production: the broker and its results' Redis on
-    the broker host, gunicorn on the web host; no worker yet."""
-    project = baked(cookies_session, broker="rabbitmq")
-    logs = tmp_path_factory.mktemp("cluster-rabbitmq")
+def rabbitmq(cluster):
+    """A RabbitMQ node of the test's own on the broker host."""
     broker = cluster.hosts["broker"]
     node = PrivateRabbitMQ(
         address=broker.address,
         prefix=broker.command([]),
         settings=[f"heartbeat = {HEARTBEAT}"],
     )
-    results_url = cluster.start_redis(broker, logs)
     try:
-        node.start()
-        with TCPProxy(
-            POSTGRES_HOST, POSTGRES_PORT, listen_host=cluster.gateway
-        ) as proxy:
-            env = production_env(
-                project_venv,
-                project,
-                CELERY_BROKER_URL=node.url,
-                CELERY_RESULT_BACKEND=results_url,
-                DATABASE_URL=(
-                    f"postgresql://{POSTGRES_USER}@{cluster.gateway}:{proxy.port}"
-                    f"/{database}"
-                ),
-            )
-            running = ClusterStack(project, project_venv, env, logs, cluster=cluster)
-            try:
-                running.migrate()
-                running.start_web_on(cluster.hosts["web"])
-                yield running
-            finally:
-                running.stop()
+        yield node.start()
     finally:
         node.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(cookies_session, project_venv, cluster, rabbitmq, database, tmp_path_factory):
+    """The RabbitMQ bake in production: the broker and its results' Redis on
+    the broker host, gunicorn on the web host; no worker yet."""
+    project = baked(cookies_session, broker="rabbitmq")
+    logs = tmp_path_factory.mktemp("cluster-rabbitmq")
+    results_url = cluster.start_redis(cluster.hosts["broker"], logs)
+    with TCPProxy(POSTGRES_HOST, POSTGRES_PORT, listen_host=cluster.gateway) as proxy:
+        env = production_env(
+            project_venv,
+            project,
+            CELERY_BROKER_URL=rabbitmq.url,
+            CELERY_RESULT_BACKEND=results_url,
+            DATABASE_URL=(
+                f"postgresql://{POSTGRES_USER}@{cluster.gateway}:{proxy.port}"
+                f"/{database}"
+            ),
+        )
+        running = ClusterStack(project, project_venv, env, logs, cluster=cluster)
+        try:
+            running.migrate()
+            running.start_web_on(cluster.hosts["web"])
+            yield running
+        finally:
+            running.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_worker_left(stack):
+    """Each test starts its own workers; they stop after it."""
+    yield
+    for name in [name for name in stack.processes if name.startswith("worker-")]:
+        stack.processes.pop(name).stop(grace=1)
 
 
 def test_a_worker_host_cut_off_mid_walk_on_rabbitmq(stack, cluster, database):
@@ -136,3 +147,16 @@ def test_a_worker_host_cut_off_mid_walk_on_rabbitmq(stack, cluster, database):
     [last] = query(database, "SELECT * FROM jobs WHERE id = %s", walk_id)
     assert last["finished_at"] == first["finished_at"]
     assert states(stack, [walk_id])[walk_id] == "SUCCESS"
+
+
+def test_an_accepted_task_survives_a_restart_of_the_broker_host(
+    stack, cluster, rabbitmq
+):
+    """Accepted while no worker runs (confirmed by the broker before the 202),
+    the broker restarted, then a worker on another host runs it."""
+    task_id = start_task(stack, total=2, delay=0)
+    queues = rabbitmq.ctl("list_queues", "name", "type").split("\n")
+    assert "celery\tquorum" in queues
+    rabbitmq.restart()
+    stack.start_worker_on(cluster.hosts["a"], "--concurrency", "1")
+    wait_for_success(stack, [task_id], timeout=60)
