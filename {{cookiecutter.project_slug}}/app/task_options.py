@@ -7,11 +7,11 @@ from typing import Any
 from flask import current_app
 from werkzeug.exceptions import BadRequest
 
-from app.celery_app import AMQP_SCHEMES
+from app.celery_app import AMQP_SCHEMES, REDIS_SCHEMES
+from app.config import is_sentinel
 
 # The longest a task may overrun its expected time before it is stopped.
 TIME_LIMIT_MARGIN = 60
-REDIS_SCHEMES = ("redis://", "rediss://", "sentinel://")
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def redelivery_limit() -> float | None:
     """Seconds a task may hold its message before the broker gives it to
     another worker: Redis's visibility timeout, RabbitMQ's consumer timeout."""
     broker_url = current_app.config["CELERY_BROKER_URL"]
-    if broker_url.startswith(REDIS_SCHEMES):
+    if broker_url.startswith(REDIS_SCHEMES) or is_sentinel(broker_url):
         options = current_app.config["CELERY"]["broker_transport_options"]
         return options["visibility_timeout"]
     if broker_url.startswith(AMQP_SCHEMES):
