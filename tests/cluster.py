@@ -32,7 +32,17 @@ from pathlib import Path
 
 from filelock import FileLock
 from stack import Stack
-from support import ManagedProcess, wait_for_port, wait_until
+from support import (
+    POSTGRES_HOST,
+    POSTGRES_PORT,
+    POSTGRES_USER,
+    ManagedProcess,
+    ProjectVenv,
+    production_env,
+    wait_for_port,
+    wait_until,
+)
+from tcp_proxy import TCPProxy
 
 # Subnets are taken from 10.213.0.0/16, one /24 per cluster.
 SUBNET_PREFIX = "10.213"
@@ -311,6 +321,33 @@ class ClusterStack(Stack):
         )
         self.processes[name] = process.start()
         return process
+
+
+@contextlib.contextmanager
+def running_on(
+    cluster: Cluster,
+    project: Path,
+    venv: ProjectVenv,
+    database: str,
+    log_dir: Path,
+    **settings: str,
+):
+    """`project` in production on `cluster`, migrated, gunicorn on the web host.
+
+    The hosts reach PostgreSQL (`database`) through a proxy on the bridge's
+    address; `settings` are the rest of the environment (the broker's URL).
+    No worker yet; every process stops at the end.
+    """
+    with TCPProxy(POSTGRES_HOST, POSTGRES_PORT, listen_host=cluster.gateway) as proxy:
+        url = f"postgresql://{POSTGRES_USER}@{cluster.gateway}:{proxy.port}/{database}"
+        env = production_env(venv, project, DATABASE_URL=url, **settings)
+        running = ClusterStack(project, venv, env, log_dir, cluster=cluster)
+        try:
+            running.migrate()
+            running.start_web_on(cluster.hosts["web"])
+            yield running
+        finally:
+            running.stop()
 
 
 @contextlib.contextmanager

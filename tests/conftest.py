@@ -70,6 +70,13 @@ def smtp() -> SMTPServer:
 
 
 @pytest.fixture(scope="module")
+def database() -> Iterator[str]:
+    """The name of a new PostgreSQL database for one test module, dropped after it."""
+    with fresh_database() as name:
+        yield name
+
+
+@pytest.fixture(scope="module")
 def database_url() -> str:
     """A new PostgreSQL database for one test module, dropped after it."""
     with fresh_database() as name:

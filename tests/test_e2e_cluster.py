@@ -26,21 +26,17 @@ import requests
 import yaml
 from celery import Celery
 from celery.result import ResultSet
-from cluster import ClusterStack, link_cut
+from cluster import ClusterStack, link_cut, running_on
 from mail import SMTPServer, new_address, register
 from psycopg.rows import dict_row
 from stack import start_task
 from support import (
-    POSTGRES_HOST,
     POSTGRES_PORT,
-    POSTGRES_USER,
     baked,
-    fresh_database,
     postgres_url,
-    production_env,
     wait_until,
 )
-from tcp_proxy import DelayingProxy, TCPProxy
+from tcp_proxy import DelayingProxy
 from test_e2e_data import browser
 
 pytestmark = pytest.mark.e2e
@@ -69,39 +65,20 @@ def smtp(cluster):
 
 
 @pytest.fixture(scope="module")
-def database():
-    """A new PostgreSQL database's name (dropped after the module)."""
-    with fresh_database() as name:
-        yield name
-
-
-@pytest.fixture(scope="module")
 def stack(cookies_session, project_venv, cluster, database, smtp, tmp_path_factory):
-    """The default bake in production, gunicorn on the web host; no worker yet.
-
-    The hosts reach PostgreSQL through a proxy on the bridge's address.
-    """
-    project = baked(cookies_session)
+    """The default bake in production, gunicorn on the web host; no worker yet."""
     logs = tmp_path_factory.mktemp("cluster")
-    broker_url = cluster.start_redis(cluster.hosts["broker"], logs)
-    with TCPProxy(POSTGRES_HOST, POSTGRES_PORT, listen_host=cluster.gateway) as proxy:
-        env = production_env(
-            project_venv,
-            project,
-            CELERY_BROKER_URL=broker_url,
-            DATABASE_URL=(
-                f"postgresql://{POSTGRES_USER}@{cluster.gateway}:{proxy.port}/{database}"
-            ),
-            MAIL_SERVER=cluster.gateway,
-            MAIL_PORT=str(SMTP_PORT),
-        )
-        running = ClusterStack(project, project_venv, env, logs, cluster=cluster)
-        try:
-            running.migrate()
-            running.start_web_on(cluster.hosts["web"])
-            yield running
-        finally:
-            running.stop()
+    with running_on(
+        cluster,
+        baked(cookies_session),
+        project_venv,
+        database,
+        logs,
+        CELERY_BROKER_URL=cluster.start_redis(cluster.hosts["broker"], logs),
+        MAIL_SERVER=cluster.gateway,
+        MAIL_PORT=str(SMTP_PORT),
+    ) as running:
+        yield running
 
 
 @pytest.fixture(autouse=True)
@@ -292,6 +269,28 @@ def test_a_worker_stopped_mid_walk_hands_it_to_the_next(
     assert (row["state"], row["current"]) == ("SUCCESS", 100)
 
 
+def walk_on_one_of_two_hosts(
+    stack: ClusterStack, cluster, total: int, **settings: str
+) -> tuple[str, str, str]:
+    """A worker of one process on hosts a and b, and a walk of `total` steps
+    of 0.1 s running on one: (the walk's id, its host, the other host)."""
+    hosts = [cluster.hosts["a"], cluster.hosts["b"]]
+    stack.start_workers_on(hosts, "--concurrency", "1", **settings)
+    walk_id = start_task(stack, total=total, delay=0.1)
+    wait_until(
+        lambda: states(stack, [walk_id])[walk_id] == "PROGRESS",
+        timeout=30,
+        message=stack.logs(),
+    )
+    received = f"{WALK}[{walk_id}] received"
+    [running] = [
+        name
+        for name in ("a", "b")
+        if received in stack.processes[f"worker-{name}"].log_text()
+    ]
+    return walk_id, running, "b" if running == "a" else "a"
+
+
 def test_a_worker_host_cut_off_mid_walk(stack, cluster, database):
     """The link of the host running a walk goes down; its worker runs on.
 
@@ -303,21 +302,8 @@ def test_a_worker_host_cut_off_mid_walk(stack, cluster, database):
     neither the result nor the job row (both keep their first SUCCESS), and
     the worker takes new work again.
     """
-    hosts = [cluster.hosts["a"], cluster.hosts["b"]]
-    stack.start_workers_on(hosts, "--concurrency", "1", **VISIBILITY)
-    walk_id = start_task(stack, total=30, delay=0.1)
-    wait_until(
-        lambda: states(stack, [walk_id])[walk_id] == "PROGRESS",
-        timeout=30,
-        message=stack.logs(),
-    )
+    walk_id, cut, other = walk_on_one_of_two_hosts(stack, cluster, 30, **VISIBILITY)
     received = f"{WALK}[{walk_id}] received"
-    [cut] = [
-        name
-        for name in ("a", "b")
-        if received in stack.processes[f"worker-{name}"].log_text()
-    ]
-    other = "b" if cut == "a" else "a"
 
     with link_cut(cluster, cluster.hosts[cut]):
         started = time.monotonic()

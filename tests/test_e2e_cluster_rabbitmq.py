@@ -16,31 +16,26 @@ hand-over; the test prints how long the hand-over took.
 import time
 
 import pytest
-from cluster import ClusterStack, link_cut
+from cluster import link_cut, running_on
 from rabbitmq import PrivateRabbitMQ
 from stack import start_task
 from support import (
-    POSTGRES_HOST,
-    POSTGRES_PORT,
-    POSTGRES_USER,
     baked,
-    fresh_database,
-    production_env,
     wait_until,
 )
-from tcp_proxy import TCPProxy
-from test_e2e_cluster import WALK, finished, query, states, wait_for_success
+from test_e2e_cluster import (
+    WALK,
+    finished,
+    query,
+    states,
+    wait_for_success,
+    walk_on_one_of_two_hosts,
+)
 
 pytestmark = pytest.mark.e2e
 
 # The broker's heartbeat timeout, in seconds (RabbitMQ's rabbitmq.conf).
 HEARTBEAT = 5
-
-
-@pytest.fixture(scope="module")
-def database():
-    with fresh_database() as name:
-        yield name
 
 
 @pytest.fixture(scope="module")
@@ -62,27 +57,17 @@ def rabbitmq(cluster):
 def stack(cookies_session, project_venv, cluster, rabbitmq, database, tmp_path_factory):
     """The RabbitMQ bake in production: the broker and its results' Redis on
     the broker host, gunicorn on the web host; no worker yet."""
-    project = baked(cookies_session, broker="rabbitmq")
     logs = tmp_path_factory.mktemp("cluster-rabbitmq")
-    results_url = cluster.start_redis(cluster.hosts["broker"], logs)
-    with TCPProxy(POSTGRES_HOST, POSTGRES_PORT, listen_host=cluster.gateway) as proxy:
-        env = production_env(
-            project_venv,
-            project,
-            CELERY_BROKER_URL=rabbitmq.url,
-            CELERY_RESULT_BACKEND=results_url,
-            DATABASE_URL=(
-                f"postgresql://{POSTGRES_USER}@{cluster.gateway}:{proxy.port}"
-                f"/{database}"
-            ),
-        )
-        running = ClusterStack(project, project_venv, env, logs, cluster=cluster)
-        try:
-            running.migrate()
-            running.start_web_on(cluster.hosts["web"])
-            yield running
-        finally:
-            running.stop()
+    with running_on(
+        cluster,
+        baked(cookies_session, broker="rabbitmq"),
+        project_venv,
+        database,
+        logs,
+        CELERY_BROKER_URL=rabbitmq.url,
+        CELERY_RESULT_BACKEND=cluster.start_redis(cluster.hosts["broker"], logs),
+    ) as running:
+        yield running
 
 
 @pytest.fixture(autouse=True)
@@ -105,21 +90,8 @@ def test_a_worker_host_cut_off_mid_walk_on_rabbitmq(stack, cluster, database):
     in app/celery_app.py), reconnects and takes new work. The job row keeps
     its one SUCCESS.
     """
-    hosts = [cluster.hosts["a"], cluster.hosts["b"]]
-    stack.start_workers_on(hosts, "--concurrency", "1")
-    walk_id = start_task(stack, total=100, delay=0.1)
-    wait_until(
-        lambda: states(stack, [walk_id])[walk_id] == "PROGRESS",
-        timeout=30,
-        message=stack.logs(),
-    )
+    walk_id, cut, other = walk_on_one_of_two_hosts(stack, cluster, 100)
     received = f"{WALK}[{walk_id}] received"
-    [cut] = [
-        name
-        for name in ("a", "b")
-        if received in stack.processes[f"worker-{name}"].log_text()
-    ]
-    other = "b" if cut == "a" else "a"
 
     with link_cut(cluster, cluster.hosts[cut]):
         started = time.monotonic()

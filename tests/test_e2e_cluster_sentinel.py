@@ -19,19 +19,13 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 import requests
-from cluster import Cluster, ClusterStack, Host, link_cut
+from cluster import Cluster, ClusterStack, Host, link_cut, running_on
 from stack import poll_task, start_task
 from support import (
-    POSTGRES_HOST,
-    POSTGRES_PORT,
-    POSTGRES_USER,
     baked,
-    fresh_database,
-    production_env,
     wait_for_port,
     wait_until,
 )
-from tcp_proxy import TCPProxy
 from test_e2e_cluster import finished, query, states, wait_for_success
 
 pytestmark = pytest.mark.e2e
@@ -90,12 +84,6 @@ def watching(host: Host) -> bool:
 
 
 @pytest.fixture(scope="module")
-def database():
-    with fresh_database() as name:
-        yield name
-
-
-@pytest.fixture(scope="module")
 def group(cluster, tmp_path_factory) -> SimpleNamespace:
     """Master on the broker host, replica on b, a Sentinel on each of
     SENTINEL_HOSTS; `url` is the `sentinel://` URL for the project."""
@@ -130,29 +118,18 @@ def group(cluster, tmp_path_factory) -> SimpleNamespace:
 @pytest.fixture(scope="module")
 def stack(cookies_session, project_venv, cluster, group, database, tmp_path_factory):
     """The default bake in production on the Sentinel group; a worker on a."""
-    project = baked(cookies_session)
-    folder = tmp_path_factory.mktemp("cluster-sentinel")
-    hosts = cluster.hosts
-    with TCPProxy(POSTGRES_HOST, POSTGRES_PORT, listen_host=cluster.gateway) as proxy:
-        env = production_env(
-            project_venv,
-            project,
-            CELERY_BROKER_URL=group.url,
-            CELERY_RESULT_BACKEND=group.url,
-            CELERY_SENTINEL_MASTER=MASTER_NAME,
-            DATABASE_URL=(
-                f"postgresql://{POSTGRES_USER}@{cluster.gateway}:{proxy.port}"
-                f"/{database}"
-            ),
-        )
-        running = ClusterStack(project, project_venv, env, folder, cluster=cluster)
-        try:
-            running.migrate()
-            running.start_worker_on(hosts["a"], "--concurrency", "2")
-            running.start_web_on(hosts["web"])
-            yield running
-        finally:
-            running.stop()
+    with running_on(
+        cluster,
+        baked(cookies_session),
+        project_venv,
+        database,
+        tmp_path_factory.mktemp("cluster-sentinel"),
+        CELERY_BROKER_URL=group.url,
+        CELERY_RESULT_BACKEND=group.url,
+        CELERY_SENTINEL_MASTER=MASTER_NAME,
+    ) as running:
+        running.start_worker_on(cluster.hosts["a"], "--concurrency", "2")
+        yield running
 
 
 def healthy(stack: ClusterStack) -> bool:

@@ -23,7 +23,6 @@ from support import (
     POSTGRES_HOST,
     POSTGRES_PORT,
     baked,
-    fresh_database,
     postgres_url,
     private_redis,
     production_env,
@@ -42,13 +41,6 @@ CONNECTION_ERRORS = (
 )
 # The contract: an outage of the database is a 503 within this many seconds.
 OUTAGE_ANSWER_SECONDS = 10
-
-
-@pytest.fixture(scope="module")
-def database() -> str:
-    """The name of a new database for this module (dropped after it)."""
-    with fresh_database() as name:
-        yield name
 
 
 @pytest.fixture(scope="module")
