@@ -177,6 +177,9 @@ def worker_process(queue: str, extra_env: dict, log: Path, pool: str) -> Iterato
     """Run `celery worker` for `queue` in development mode, `extra_env` added."""
     args = ["worker", "--pool", pool, "--concurrency", "4", "-l", "INFO"]
     args += ["--queues", queue, "--hostname", f"{queue}@%h"]
+    # A worker of its own: no other worker to sync with at start (mingle
+    # waits a second for answers) or to gossip with.
+    args += ["--without-mingle", "--without-gossip"]
     try:
         with celery_process(args, extra_env, log, ready=" ready."):
             yield
