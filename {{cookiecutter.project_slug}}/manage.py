@@ -8,7 +8,7 @@ import sys
 import click
 from email_validator import EmailNotValidError, validate_email
 from flask import Flask
-from flask.cli import FlaskGroup, NoAppException
+from flask.cli import FlaskGroup
 from flask_migrate import upgrade
 
 from app import create_app
@@ -18,11 +18,16 @@ from app.tasks.email import send_test_email
 
 
 def load_app() -> Flask:
-    """The app for APP_ENV; a bad setting is one line naming it, no traceback."""
+    """The app for APP_ENV; a bad setting is one line naming it, no traceback.
+
+    It stops the command there: Flask would carry on without the app and
+    call its commands (`db`) unknown.
+    """
     try:
         return create_app()
     except ConfigurationError as error:
-        raise NoAppException(str(error)) from None
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(2)
 
 
 @click.group(cls=FlaskGroup, create_app=load_app)

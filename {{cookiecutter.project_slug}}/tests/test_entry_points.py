@@ -20,6 +20,8 @@ COMMANDS = {
     "gunicorn": [str(BIN / "gunicorn"), "--bind", "127.0.0.1:0", "wsgi:app"],
     "worker": [str(BIN / "celery"), "-A", "celery_worker.celery", "worker"],
     "manage.py": [sys.executable, "manage.py", "routes"],
+    # A command of the app itself (Flask-Migrate's), as a deployment runs it.
+    "manage.py db": [sys.executable, "manage.py", "db", "upgrade"],
 }
 
 
@@ -42,3 +44,5 @@ def test_a_bad_setting_is_one_line_not_a_traceback(command, message):
     assert message in output
     assert "Traceback" not in output
     assert "guest:guest" not in output
+    # The setting is the error, not the command that could not load.
+    assert "No such command" not in output, output
