@@ -11,8 +11,10 @@ from typing import Any
 from celery.signals import worker_process_init
 from flask import Flask
 from flask_migrate import Migrate
+from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 
+from app.database_deadline import connect_with_deadline
 from app.models import db
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -33,6 +35,12 @@ def database_init_app(app: Flask) -> None:
         # The SQLite file's folder (instance/ in development) must exist.
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     db.init_app(app)
+    if url.get_backend_name() == "postgresql":
+        # A server that has not answered within its own statement timeout
+        # will not: it is given up on (app/database_deadline.py).
+        deadline = app.config["DATABASE_STATEMENT_TIMEOUT"]
+        with app.app_context():
+            event.listen(db.engine, "do_connect", connect_with_deadline(deadline))
     # Batch mode lets migrations alter SQLite tables (it copies them).
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
 
