@@ -19,6 +19,8 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -33,12 +35,19 @@ class Watchdog:
     """Shuts down the socket of a connection whose call ran past its deadline."""
 
     def __init__(self) -> None:
+        self.reset()
+        if hasattr(os, "register_at_fork"):
+            # A forked process (a prefork pool process) gets no thread of
+            # its parent's, and must not inherit a lock held at the fork.
+            os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
         self.deadlines: dict[int, tuple[float, psycopg.Connection]] = {}
         self.lock = threading.Lock()
-        self.pid: int | None = None
+        self.thread: threading.Thread | None = None
 
     def watch(self, connection: "DeadlineConnection") -> None:
-        if self.pid != os.getpid():  # first use, or a forked pool process
+        if self.thread is None:
             self.start()
         deadline = time.monotonic() + connection.deadline_seconds
         with self.lock:
@@ -50,11 +59,12 @@ class Watchdog:
 
     def start(self) -> None:
         with self.lock:
-            if self.pid == os.getpid():
+            if self.thread is not None:
                 return
-            self.pid = os.getpid()
-            self.deadlines.clear()  # a parent's connections are not ours
-        threading.Thread(target=self.run, name="database-deadline", daemon=True).start()
+            self.thread = threading.Thread(
+                target=self.run, name="database-deadline", daemon=True
+            )
+            self.thread.start()
 
     def run(self) -> None:
         while True:
@@ -93,22 +103,26 @@ def shut_down(connection: psycopg.Connection) -> None:
 WATCHDOG = Watchdog()
 
 
+@contextmanager
+def watched(connection: "DeadlineConnection") -> Iterator[None]:
+    """The block's wait for the server ends by the connection's deadline."""
+    WATCHDOG.watch(connection)
+    try:
+        yield
+    finally:
+        WATCHDOG.release(connection)
+
+
 class DeadlineCursor(psycopg.Cursor):
     """A cursor whose statements wait at most the connection's deadline."""
 
     def execute(self, *args: Any, **kwargs: Any) -> "DeadlineCursor":
-        WATCHDOG.watch(self.connection)
-        try:
+        with watched(self.connection):
             return super().execute(*args, **kwargs)
-        finally:
-            WATCHDOG.release(self.connection)
 
     def executemany(self, *args: Any, **kwargs: Any) -> None:
-        WATCHDOG.watch(self.connection)
-        try:
-            return super().executemany(*args, **kwargs)
-        finally:
-            WATCHDOG.release(self.connection)
+        with watched(self.connection):
+            super().executemany(*args, **kwargs)
 
 
 class DeadlineConnection(psycopg.Connection):
@@ -117,18 +131,12 @@ class DeadlineConnection(psycopg.Connection):
     deadline_seconds: float = 5.0
 
     def commit(self) -> None:
-        WATCHDOG.watch(self)
-        try:
+        with watched(self):
             super().commit()
-        finally:
-            WATCHDOG.release(self)
 
     def rollback(self) -> None:
-        WATCHDOG.watch(self)
-        try:
+        with watched(self):
             super().rollback()
-        finally:
-            WATCHDOG.release(self)
 
 
 def connect_with_deadline(seconds: float):
