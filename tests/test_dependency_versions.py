@@ -4,8 +4,9 @@ ends of the ranges its pyproject.toml allows.
 The Dockerfile and the CI workflow install with constraints.txt, and so does
 the shared venv every other test runs bakes in. Here the lowest versions the
 ranges allow for the direct dependencies, and the newest ones, run the tests
-that lean on Celery's and kombu's internals (app/celery_redis.py) and on the
-database layer.
+that lean on Celery's and kombu's internals (app/celery_redis.py), on the
+database layer (on PostgreSQL, where psycopg's classes are subclassed: the
+deadline of app/database_deadline.py) and on the security headers' library.
 """
 
 import re
@@ -16,6 +17,8 @@ from support import (
     REPO,
     TEMPLATE_PROJECT,
     baked,
+    fresh_database,
+    postgres_url,
     run_project_tests,
     shared_project_venv,
 )
@@ -28,6 +31,8 @@ SENSITIVE_TESTS = (
     "tests/test_tasks_api.py",
     "tests/test_history.py",
     "tests/test_migrations.py",
+    "tests/test_database_deadline.py",
+    "tests/test_config.py",
 )
 PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^\s;]+)", re.MULTILINE)
 # Installed by the venv itself, not by the project.
@@ -62,7 +67,15 @@ def test_every_installed_package_is_pinned(project_venv):
 def test_the_ends_of_the_allowed_ranges_pass_the_sensitive_tests(cookies, versions):
     """A bake's most version-sensitive tests pass on both ends of its ranges."""
     venv = shared_project_venv(REPO / ".cache", versions=versions)
-    completed = run_project_tests(
-        baked(cookies), venv, "-p", "no:cacheprovider", *SENSITIVE_TESTS
-    )
+    with fresh_database() as database:
+        completed = run_project_tests(
+            baked(cookies),
+            venv,
+            "-p",
+            "no:cacheprovider",
+            "-rs",
+            *SENSITIVE_TESTS,
+            env={"TEST_DATABASE_URL": postgres_url(database)},
+        )
     assert " passed" in completed.stdout
+    assert "skipped" not in completed.stdout, completed.stdout
