@@ -42,7 +42,7 @@ class Watchdog:
             os.register_at_fork(after_in_child=self.reset)
 
     def reset(self) -> None:
-        self.deadlines: dict[int, tuple[float, psycopg.Connection]] = {}
+        self.deadlines: dict[DeadlineConnection, float] = {}
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
 
@@ -51,11 +51,11 @@ class Watchdog:
             self.start()
         deadline = time.monotonic() + connection.deadline_seconds
         with self.lock:
-            self.deadlines[id(connection)] = (deadline, connection)
+            self.deadlines[connection] = deadline
 
     def release(self, connection: "DeadlineConnection") -> None:
         with self.lock:
-            self.deadlines.pop(id(connection), None)
+            self.deadlines.pop(connection, None)
 
     def start(self) -> None:
         with self.lock:
@@ -71,20 +71,18 @@ class Watchdog:
             time.sleep(CHECK_INTERVAL)
             now = time.monotonic()
             with self.lock:
-                late = [
-                    self.deadlines.pop(key)[1]
-                    for key, (deadline, _) in list(self.deadlines.items())
-                    if deadline <= now
-                ]
+                late = [c for c, deadline in self.deadlines.items() if deadline <= now]
+                for connection in late:
+                    del self.deadlines[connection]
             for connection in late:
                 shut_down(connection)
 
 
-def shut_down(connection: psycopg.Connection) -> None:
+def shut_down(connection: "DeadlineConnection") -> None:
     """End the connection's wait: its socket reads end-of-file from now on."""
     logger.warning(
         "The database did not answer within %s s: connection dropped.",
-        getattr(connection, "deadline_seconds", "?"),
+        connection.deadline_seconds,
     )
     try:
         # A socket object over libpq's descriptor, detached again so that
@@ -126,9 +124,10 @@ class DeadlineCursor(psycopg.Cursor):
 
 
 class DeadlineConnection(psycopg.Connection):
-    """A connection whose commits and rollbacks wait at most `deadline_seconds`."""
+    """A connection whose commits and rollbacks wait at most `deadline_seconds`
+    (set by `connect_with_deadline`)."""
 
-    deadline_seconds: float = 5.0
+    deadline_seconds: float
 
     def commit(self) -> None:
         with watched(self):
