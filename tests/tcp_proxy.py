@@ -121,9 +121,15 @@ class TCPProxy:
 
     def pump(self, source: socket.socket, sink: socket.socket) -> None:
         """Copy bytes from `source` to `sink` until either side closes."""
-        try:
+        with self.until_closed(source, sink):
             while data := source.recv(65536):
                 self.pass_on(data, source, sink)
+
+    @contextlib.contextmanager
+    def until_closed(self, source: socket.socket, sink: socket.socket):
+        """Pass bytes on inside the block; a closed side ends it, and both go."""
+        try:
+            yield
         except OSError:
             pass
         finally:
@@ -186,18 +192,13 @@ class DelayingProxy(TCPProxy):
         source: socket.socket,
         sink: socket.socket,
     ) -> None:
-        try:
+        with self.until_closed(source, sink):
             while True:
                 due, data = chunks.get()
                 if not data:
                     break
                 time.sleep(max(0.0, due - time.monotonic()))
                 self.pass_on(data, source, sink)
-        except OSError:
-            pass
-        finally:
-            self.forget(source)
-            self.forget(sink)
 
 
 def close(sock: socket.socket) -> None:

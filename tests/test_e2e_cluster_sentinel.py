@@ -27,14 +27,11 @@ from support import (
     wait_until,
 )
 from test_e2e_cluster import finished, query, states, wait_for_success
+from test_e2e_sentinel import FINAL, MASTER_NAME, healthy, sentinel_config, watching
 
 pytestmark = pytest.mark.e2e
 
-MASTER_NAME = "flaskcelery"
 SENTINEL_PORT = 26379
-FINAL = {"SUCCESS", "FAILURE", "REVOKED"}
-# A Sentinel calls the master down after this many ms without an answer.
-DOWN_AFTER_MS = 1000
 # The hosts that run a Sentinel; the broker host's is listed first, as a
 # user's URL may: clients must get past it while it is cut off.
 SENTINEL_HOSTS = ("broker", "b", "web")
@@ -48,15 +45,14 @@ def start_sentinel(cluster: Cluster, host: Host, master: Host, password: str, fo
     """
     config = folder / f"sentinel-{host.name}.conf"
     config.write_text(
-        f"port {SENTINEL_PORT}\n"
-        f"bind {host.address}\n"
-        "protected-mode no\n"
-        f"dir {folder}\n"
-        f"sentinel monitor {MASTER_NAME} {master.address} 6379 2\n"
-        f"sentinel auth-pass {MASTER_NAME} {password}\n"
-        f"sentinel down-after-milliseconds {MASTER_NAME} {DOWN_AFTER_MS}\n"
-        f"sentinel failover-timeout {MASTER_NAME} 10000\n"
-        f"sentinel parallel-syncs {MASTER_NAME} 1\n"
+        sentinel_config(
+            host.address,
+            SENTINEL_PORT,
+            folder,
+            master.address,
+            6379,
+            ["protected-mode no", f"sentinel auth-pass {MASTER_NAME} {password}"],
+        )
     )
     command = [shutil.which("redis-server"), str(config), "--sentinel"]
     cluster.run(host, command, folder, {}, folder / f"sentinel-{host.name}.log")
@@ -74,13 +70,6 @@ def master_address(host: Host) -> str | None:
     with sentinel_client(host) as client:
         address = client.sentinel_get_master_addr_by_name(MASTER_NAME)
     return address[0] if address else None
-
-
-def watching(host: Host) -> bool:
-    """The Sentinel on `host` knows the replica and the two other Sentinels."""
-    with sentinel_client(host) as client:
-        state = client.sentinel_master(MASTER_NAME)
-    return state["num-slaves"] == 1 and state["num-other-sentinels"] == 2
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +91,9 @@ def group(cluster, tmp_path_factory) -> SimpleNamespace:
     for name in SENTINEL_HOSTS:
         start_sentinel(cluster, hosts[name], hosts["broker"], password, folder)
     wait_until(
-        lambda: all(watching(hosts[name]) for name in SENTINEL_HOSTS),
+        lambda: all(
+            watching(SENTINEL_PORT, hosts[name].address) for name in SENTINEL_HOSTS
+        ),
         timeout=60,
         message="the Sentinels never saw the replica and each other",
     )
@@ -130,10 +121,6 @@ def stack(cookies_session, project_venv, cluster, group, database, tmp_path_fact
     ) as running:
         running.start_worker_on(cluster.hosts["a"], "--concurrency", "2")
         yield running
-
-
-def healthy(stack: ClusterStack) -> bool:
-    return requests.get(stack.url("/healthz"), timeout=15).status_code == 200
 
 
 def accepted(stack: ClusterStack) -> str | None:

@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -53,15 +54,8 @@ def sentinel(folder: Path, master_port: int) -> ManagedProcess:
     """
     port = free_port()
     config = folder / f"sentinel-{port}.conf"
-    config.write_text(
-        f"port {port}\n"
-        "bind 127.0.0.1\n"
-        f"dir {folder}\n"
-        f"sentinel monitor {MASTER_NAME} 127.0.0.1 {master_port} 2\n"
-        f"sentinel down-after-milliseconds {MASTER_NAME} {DOWN_AFTER_MS}\n"
-        f"sentinel failover-timeout {MASTER_NAME} 10000\n"
-        f"sentinel parallel-syncs {MASTER_NAME} 1\n"
-    )
+    text = sentinel_config("127.0.0.1", port, folder, "127.0.0.1", master_port)
+    config.write_text(text)
     process = ManagedProcess(
         [shutil.which("redis-server"), str(config), "--sentinel"],
         cwd=folder,
@@ -73,6 +67,29 @@ def sentinel(folder: Path, master_port: int) -> ManagedProcess:
     return process
 
 
+def sentinel_config(
+    bind: str,
+    port: int,
+    folder: Path,
+    master_host: str,
+    master_port: int,
+    more: Sequence[str] = (),
+) -> str:
+    """A Sentinel's config file: it watches MASTER_NAME (quorum 2) and calls
+    it down after DOWN_AFTER_MS; `more` are further lines."""
+    lines = [
+        f"port {port}",
+        f"bind {bind}",
+        f"dir {folder}",
+        f"sentinel monitor {MASTER_NAME} {master_host} {master_port} 2",
+        *more,
+        f"sentinel down-after-milliseconds {MASTER_NAME} {DOWN_AFTER_MS}",
+        f"sentinel failover-timeout {MASTER_NAME} 10000",
+        f"sentinel parallel-syncs {MASTER_NAME} 1",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def master_port(sentinel_port: int) -> int | None:
     """The master's port as this Sentinel knows it."""
     client = redis.Redis(port=sentinel_port, socket_timeout=2, decode_responses=True)
@@ -81,9 +98,11 @@ def master_port(sentinel_port: int) -> int | None:
     return int(address[1]) if address else None
 
 
-def watching(sentinel_port: int) -> bool:
+def watching(sentinel_port: int, host: str = "127.0.0.1") -> bool:
     """The Sentinel knows the replica and the two other Sentinels."""
-    client = redis.Redis(port=sentinel_port, socket_timeout=2, decode_responses=True)
+    client = redis.Redis(
+        host=host, port=sentinel_port, socket_timeout=2, decode_responses=True
+    )
     with client:
         state = client.sentinel_master(MASTER_NAME)
     return state["num-slaves"] == 1 and state["num-other-sentinels"] == 2
