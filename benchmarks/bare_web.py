@@ -2,7 +2,9 @@
 
 POST /tasks inserts one row into `bare_jobs` (a copy of the baked project's
 `jobs` table: same columns, keys and index) and commits it, then publishes
-one task message; GET /tasks/<id> reads one result. No validation, no signed
+the message the baked app publishes for a default walk (its options as
+keyword arguments, its soft and hard time limits); GET /tasks/<id> reads one
+result. No validation, no signed
 ids, no sessions, no ORM, no error handling: the least a view can do.
 
     python bare_web.py    # create bare_jobs, once `manage.py db upgrade` ran
@@ -31,6 +33,9 @@ INSERT = (
     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
 )
 OPTIONS = {"total": 10, "delay": 0.5}
+# The baked app's limits for that walk: its 5 s plus one and two margins of
+# 60 s (app/task_options.py); bench.py checks that both messages agree.
+SOFT_TIME_LIMIT, TIME_LIMIT = 65.0, 125.0
 
 
 @cache
@@ -58,7 +63,13 @@ def start():
         ),
     )
     connection.commit()
-    celery.send_task("bench.noop", task_id=task_id)
+    celery.send_task(
+        "bench.noop",
+        task_id=task_id,
+        kwargs=OPTIONS,
+        soft_time_limit=SOFT_TIME_LIMIT,
+        time_limit=TIME_LIMIT,
+    )
     return jsonify(id=task_id, status_url=f"/tasks/{task_id}"), 202
 
 

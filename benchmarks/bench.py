@@ -30,6 +30,7 @@ the machine is noisy.
 """
 
 import argparse
+import base64
 import contextlib
 import json
 import os
@@ -71,6 +72,8 @@ WORKERS = {"template": "template_app", "plain": "plain_app"}
 WEB_APPS = {"template": "wsgi:app", "bare": "bare_web:app"}
 # The table each web app writes a row to on POST /tasks.
 WEB_TABLES = {"template": "jobs", "bare": "bare_jobs"}
+# The queue both web apps publish to (Celery's default).
+CELERY_QUEUE = "celery"
 # Numbers summed over rounds, not compared: requests sent, answers failed,
 # rows written.
 COUNTS = ("requests", "failed", "rows")
@@ -91,6 +94,8 @@ class Bench:
         self.options, self.venv, self.project = options, venv, project
         self.redis_url, self.database_url = redis_url, database_url
         self.folder = folder
+        # What each web app's POST /tasks put on the queue (must agree).
+        self.messages: dict[str, dict] = {}
         # clean_env also raises the project's rate limits and queue limit
         # (support.UNLIMITED): the load is never refused, and every POST is
         # still counted by the rate limiter, as in production.
@@ -205,6 +210,7 @@ class Bench:
         try:
             wait_for_port("127.0.0.1", port, timeout=60)
             status_url = self.finished_task(base)
+            self.check_same_message(server)
             table = WEB_TABLES[server]
             before = self.rows(table)
             results = {"post": self.load("POST", f"{base}/tasks", 16)}
@@ -232,6 +238,29 @@ class Bench:
         backend = Celery(broker=self.redis_url, backend=self.redis_url).backend
         backend.store_result(answer["id"], {"current": 1, "total": 1}, "SUCCESS")
         return answer["status_url"]
+
+    def check_same_message(self, server: str) -> None:
+        """Fail unless both web apps publish the same task message.
+
+        Only the task's name and id may differ: the yardstick's work must be
+        the template's, arguments and time limits included.
+        """
+        client = Celery(broker=self.redis_url).connection_for_write()
+        with client.channel() as channel:
+            raw = channel.client.lindex(CELERY_QUEUE, 0)
+        message = json.loads(raw)
+        self.messages[server] = {
+            "body": base64.b64decode(message["body"]),
+            "timelimit": message["headers"]["timelimit"],
+            "content-type": message["content-type"],
+        }
+        if len(self.messages) == len(WEB_APPS):
+            template, bare = (self.messages[name] for name in WEB_APPS)
+            if template != bare:
+                raise SystemExit(
+                    f"The web apps publish different messages: {template} "
+                    f"(template) against {bare} (bare): fix bare_web.py"
+                )
 
     def load(self, method: str, url: str, clients: int) -> dict:
         return wrk(method, url, clients, self.options.seconds)
