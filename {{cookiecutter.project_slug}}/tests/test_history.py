@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import pytest
 from celery import states
 from celery.signals import before_task_publish
+from sqlalchemy import event
 from conftest import make_current
 from test_tasks_api import poll
 
@@ -27,6 +28,21 @@ def rows_at_publish(app) -> Iterator[list[int]]:
     before_task_publish.disconnect(count)
 
 
+@pytest.fixture
+def statements(app) -> Iterator[list[str]]:
+    """Every SQL statement the app's engine sends while the test runs."""
+    sent: list[str] = []
+
+    def record(_connection, _cursor, statement, *_: object) -> None:
+        sent.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    yield sent
+    event.remove(engine, "before_cursor_execute", record)
+
+
 def job(app, job_id: str) -> Job | None:
     with app.app_context():
         return db.session.get(Job, job_id)
@@ -39,6 +55,19 @@ def test_the_row_is_committed_before_the_task_is_sent(app, client, rows_at_publi
     row = job(app, task_id)
     assert (row.kind, row.state, row.total) == ("walk", "PENDING", 3)
     assert row.options == {"total": 3, "delay": 0.5}
+
+
+def test_a_status_poll_reads_no_database_row(client, statements):
+    """Polls are the hot path: they read the result store, never the jobs table.
+
+    A page polls each of its tasks about once a second; the history is read
+    once per page load (GET /tasks), and the row is written by the worker.
+    """
+    status_url = client.post("/tasks", json={"total": 3}).get_json()["status_url"]
+    statements.clear()
+    for _ in range(3):
+        assert client.get(status_url).status_code == 200
+    assert statements == []
 
 
 def test_no_row_is_left_when_the_broker_is_down(database_url):
