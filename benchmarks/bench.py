@@ -20,8 +20,10 @@ rounds (A B, B A, ...) so that machine drift cancels out:
 - the web tier under gunicorn (2 sync workers): POST /tasks (a row
   inserted and committed, then one task published) and GET /tasks/<id> (one
   result read) against a bare Flask endpoint doing the same SQL and Redis
-  work (bare_web.py), with 10 and 100 concurrent clients polling, load from
-  wrk; the rows each POST load wrote are counted;
+  work (bare_web.py), and against bare Flask doing the template's
+  per-request duties by hand as well (duties_web.py: rate limit, pre-ping,
+  session cookie, signed id, security headers), with 10 and 100 concurrent
+  clients polling, load from wrk; the rows each POST load wrote are counted;
 - the time to bake the default project, and (full run only, unless
   --no-suite) the wall time of the template's own test suite.
 
@@ -69,9 +71,9 @@ from support import (  # noqa: E402
 )
 
 WORKERS = {"template": "template_app", "plain": "plain_app"}
-WEB_APPS = {"template": "wsgi:app", "bare": "bare_web:app"}
+WEB_APPS = {"template": "wsgi:app", "bare": "bare_web:app", "duties": "duties_web:app"}
 # The table each web app writes a row to on POST /tasks.
-WEB_TABLES = {"template": "jobs", "bare": "bare_jobs"}
+WEB_TABLES = {"template": "jobs", "bare": "bare_jobs", "duties": "bare_jobs"}
 # The queue both web apps publish to (Celery's default).
 CELERY_QUEUE = "celery"
 # Numbers summed over rounds, not compared: requests sent, answers failed,
@@ -240,9 +242,9 @@ class Bench:
         return answer["status_url"]
 
     def check_same_message(self, server: str) -> None:
-        """Fail unless both web apps publish the same task message.
+        """Fail unless every web app publishes the template's task message.
 
-        Only the task's name and id may differ: the yardstick's work must be
+        Only the task's name and id may differ: a yardstick's work must be
         the template's, arguments and time limits included.
         """
         client = Celery(broker=self.redis_url).connection_for_write()
@@ -254,12 +256,12 @@ class Bench:
             "timelimit": message["headers"]["timelimit"],
             "content-type": message["content-type"],
         }
-        if len(self.messages) == len(WEB_APPS):
-            template, bare = (self.messages[name] for name in WEB_APPS)
-            if template != bare:
+        template = self.messages.get("template")
+        for name, message in self.messages.items():
+            if template is not None and message != template:
                 raise SystemExit(
                     f"The web apps publish different messages: {template} "
-                    f"(template) against {bare} (bare): fix bare_web.py"
+                    f"(template) against {message} ({name}): fix {name}'s app"
                 )
 
     def load(self, method: str, url: str, clients: int) -> dict:
@@ -416,6 +418,8 @@ def run_rounds(bench: Bench) -> dict:
     report = {name: medians(results) for name, results in samples.items()}
     pairs = {f"c{n}": (f"template-c{n}", f"plain-c{n}") for n in concurrencies}
     pairs["web"] = ("web-template", "web-bare")
+    pairs["web_duties"] = ("web-template", "web-duties")
+    pairs["duties"] = ("web-duties", "web-bare")
     by_round = {
         pair: round_ratios(samples[ours], samples[theirs])
         for pair, (ours, theirs) in pairs.items()
@@ -502,26 +506,36 @@ def print_worker_tables(report: dict, options) -> None:
 
 def print_web_table(report: dict) -> None:
     ratios = report["ratios"]
-    template, bare = report["web-template"], report["web-bare"]
     database = report["database"]
     print(
         f"\nweb: POST inserts and commits a row (PostgreSQL "
         f"{database['server_version']}, synchronous_commit="
-        f"{database['synchronous_commit']}), then publishes"
+        f"{database['synchronous_commit']}), then publishes; "
+        "duties = bare Flask doing the template's per-request duties by hand"
     )
-    print(f"{'web (gunicorn -w 2)':28}{'template':>12}{'bare':>12}{'ratio':>8}")
+    servers = [report[f"web-{server}"] for server in ("template", "bare", "duties")]
+    print(
+        f"{'web (gunicorn -w 2)':28}{'template':>12}{'bare':>12}{'ratio':>8}"
+        f"{'duties':>12}{'ratio':>8}"
+    )
     for name, label in [
         ("post", "POST /tasks"),
         ("get_10", "GET, 10 pollers"),
         ("get_100", "GET, 100 pollers"),
     ]:
         for key, unit in (("rps", "req/s"), ("p99", "p99 ms")):
-            line(
-                f"{label} {unit}",
-                template[name][key],
-                bare[name][key],
-                ratios["web"][name][key],
+            template, bare, duties = (server[name][key] for server in servers)
+            print(
+                f"{label + ' ' + unit:28}{template:12.1f}{bare:12.1f}"
+                f"{ratios['web'][name][key]:8.2f}{duties:12.1f}"
+                f"{ratios['web_duties'][name][key]:8.2f}"
             )
+    print(
+        "the duties alone, duties / bare: POST "
+        f"{ratios['duties']['post']['rps']:.2f}, polls "
+        f"{ratios['duties']['get_10']['rps']:.2f} and "
+        f"{ratios['duties']['get_100']['rps']:.2f} (req/s)"
+    )
 
 
 def line(label: str, ours: float, theirs: float, ratio: float) -> None:

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 def test_benchmark_smoke_run_prints_its_table_and_json():
     """One tiny round of each measurement completes and reports ratios.
 
-    Both web apps committed a row for every POST they answered, and the
+    Every web app committed a row for every POST it answered, and the
     run's database is gone after it.
     """
     completed = subprocess.run(
@@ -35,7 +35,7 @@ def test_benchmark_smoke_run_prints_its_table_and_json():
         assert report[f"{setup}-c2"]["throughput"] > 0
     assert "template-c1" not in report
     assert report["template-c2"]["walk_reported_ms"] > 0
-    for server in ("template", "bare"):
+    for server in ("template", "bare", "duties"):
         web = report[f"web-{server}"]
         for load in ("post", "get_10", "get_100"):
             assert web[load]["requests"] > 0
@@ -45,6 +45,8 @@ def test_benchmark_smoke_run_prints_its_table_and_json():
     assert report["ratios"]["c2"]["throughput"] > 0
     assert report["ratios"]["web"]["get_100"]["rps"] > 0
     assert report["ratios"]["web"]["post"]["rps"] > 0
+    assert report["ratios"]["web_duties"]["post"]["rps"] > 0
+    assert report["ratios"]["duties"]["post"]["rps"] > 0
     assert len(report["ratios_by_round"]["web"]["post"]["rps"]) == report["rounds"]
     database = report["database"]["name"]
     assert database.startswith("bench_")
