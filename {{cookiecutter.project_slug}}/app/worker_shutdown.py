@@ -14,11 +14,12 @@ so that another worker starts them over at once; then the worker exits.
 
 Celery gives SIGTERM that meaning only if `REMAP_SIGTERM=SIGQUIT` is in the
 environment before it starts (billiard reads it on import, before the app
-is loaded). Passing SIGTERM on as SIGQUIT once the worker is ready does the
-same, so `celery -A celery_worker.celery worker` and `python manage.py
-worker` stop so wherever they run, whatever their environment. A second
-SIGTERM, like a second SIGQUIT, stops the running tasks without waiting; a
-third ends the worker at once.
+is loaded). Passing SIGTERM on as SIGQUIT once the worker is ready (from
+its event loop: `SigtermRelay`) does the same, so `celery -A
+celery_worker.celery worker` and `python manage.py worker` stop so wherever
+they run, whatever their environment. A second SIGTERM, like a second
+SIGQUIT, stops the running tasks without waiting; a third ends the worker
+at once.
 https://docs.celeryq.dev/en/stable/userguide/workers.html#worker-soft-shutdown
 """
 
@@ -27,6 +28,9 @@ import signal
 from typing import Any
 
 from celery.concurrency.prefork import TaskPool as PreforkPool
+
+# Seconds between two looks of the worker's event loop for a SIGTERM.
+SIGTERM_CHECK_INTERVAL = 0.5
 
 
 def stop_softly_on_sigterm(sender: Any, **_: Any) -> None:
@@ -46,8 +50,38 @@ def stop_softly_on_sigterm(sender: Any, **_: Any) -> None:
     """
     on_redis = sender.connection.transport.driver_type == "redis"
     if on_redis and isinstance(sender.pool, PreforkPool):
-        signal.signal(signal.SIGTERM, pass_on_as_sigquit)
+        relay = SigtermRelay(deferred=sender.hub is not None)
+        signal.signal(signal.SIGTERM, relay.on_sigterm)
+        if relay.deferred:
+            sender.hub.call_repeatedly(SIGTERM_CHECK_INTERVAL, relay.pass_on)
 
 
-def pass_on_as_sigquit(signum: int, frame: object) -> None:
-    os.kill(os.getpid(), signal.SIGQUIT)
+class SigtermRelay:
+    """Passes SIGTERM on as SIGQUIT from the event loop, not from the handler.
+
+    Celery runs its whole shutdown inside the SIGQUIT handler: it waits for
+    the running tasks, cancels them and hands their messages back to Redis.
+    A signal handler runs wherever the main thread happened to be, possibly
+    inside a Redis client call holding its connection pool's lock, and the
+    shutdown's own Redis calls would then wait for that lock for ever (a
+    worker seen to outlive SIGTERM after "Initiating Soft Shutdown"). So
+    the handler only takes note, and the event loop, between two of its
+    callbacks, sends the SIGQUIT whose handler then runs with no lock held.
+    Signals after the first go on at once: they ask for a harder stop. A
+    worker without an event loop (`deferred` false) passes each on at once.
+    """
+
+    def __init__(self, deferred: bool) -> None:
+        self.deferred = deferred
+        self.received = self.passed_on = 0
+
+    def on_sigterm(self, signum: int, frame: object) -> None:
+        self.received += 1
+        if not self.deferred or self.passed_on:
+            self.pass_on()
+
+    def pass_on(self) -> None:
+        """Send one SIGQUIT for each SIGTERM received and not yet passed on."""
+        while self.passed_on < self.received:
+            self.passed_on += 1
+            os.kill(os.getpid(), signal.SIGQUIT)

@@ -8,6 +8,8 @@ import sys
 import pytest
 from conftest import PROJECT_DIR, wait_for
 
+from app.worker_shutdown import SigtermRelay
+
 
 @pytest.mark.parametrize("pool", ["prefork", "threads"])
 def test_sigterm_stops_a_prefork_worker_on_redis_softly(pool, broker_urls, tmp_path):
@@ -41,3 +43,27 @@ def test_sigterm_stops_a_prefork_worker_on_redis_softly(pool, broker_urls, tmp_p
     text = log.read_text()
     assert f"{shutdown} shutdown" in text, text
     assert "Error" not in text, text
+
+
+def test_sigterm_is_passed_on_from_the_event_loop_not_the_handler(monkeypatch):
+    """The handler only counts: Celery's shutdown must not run where the
+    signal interrupted the worker, maybe inside a Redis call holding a lock.
+    """
+    sent = []
+    monkeypatch.setattr(os, "kill", lambda pid, signum: sent.append(signum))
+    relay = SigtermRelay(deferred=True)
+    relay.on_sigterm(signal.SIGTERM, None)
+    assert sent == []
+    relay.pass_on()  # the event loop's next look
+    relay.pass_on()
+    assert sent == [signal.SIGQUIT]
+    # Once shutting down, a further SIGTERM asks for a harder stop at once.
+    relay.on_sigterm(signal.SIGTERM, None)
+    assert sent == [signal.SIGQUIT, signal.SIGQUIT]
+
+
+def test_without_an_event_loop_sigterm_is_passed_on_at_once(monkeypatch):
+    sent = []
+    monkeypatch.setattr(os, "kill", lambda pid, signum: sent.append(signum))
+    SigtermRelay(deferred=False).on_sigterm(signal.SIGTERM, None)
+    assert sent == [signal.SIGQUIT]
