@@ -14,6 +14,7 @@ server (aiosmtpd) in this process.
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -193,6 +194,8 @@ def celery_process(
 ) -> Iterator[None]:
     """Run `celery -A celery_worker.celery ARGS` until `ready` is in its log."""
     env = {**os.environ, "APP_ENV": "development", "PYTHONPATH": str(PROJECT_DIR)}
+    # SIGABRT then writes every thread's stack to the log (see below).
+    env["PYTHONFAULTHANDLER"] = "1"
     env.update(extra_env)
     command = [sys.executable, "-m", "celery", "-A", "celery_worker.celery", *args]
     with log.open("w") as output:
@@ -207,10 +210,15 @@ def celery_process(
         try:
             process.wait(30)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            # Where it is stuck: the stacks go to the log before it ends.
+            process.send_signal(signal.SIGABRT)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
             raise AssertionError(
-                f"{args[0]} still ran 30 s after SIGTERM:\n{log.read_text()[-4000:]}"
+                f"{args[0]} still ran 30 s after SIGTERM:\n{log.read_text()[-8000:]}"
             ) from None
 
 
