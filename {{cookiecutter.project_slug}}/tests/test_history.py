@@ -5,8 +5,8 @@ from collections.abc import Iterator
 import pytest
 from celery import states
 from celery.signals import before_task_publish
-from sqlalchemy import event
 from conftest import make_current
+from sqlalchemy import event
 from test_tasks_api import poll
 
 from app import create_app
