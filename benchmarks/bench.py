@@ -184,7 +184,7 @@ class Bench:
                     == 0
                 ),
                 timeout=60,
-                message=f"{setup} worker did not answer: {worker.log_text()}",
+                message=lambda: f"{setup} worker did not answer: {worker.log_text()}",
             )
             trips = self.options.round_trips if full else 5
             steps = self.options.steps if full and setup == "template" else 0

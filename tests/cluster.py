@@ -291,7 +291,9 @@ class ClusterStack(Stack):
             wait_until(
                 lambda process=process: " ready." in process.log_text(),
                 timeout=60,
-                message=f"no worker became ready on {host.name}\n{self.logs()}",
+                message=lambda host=host: (
+                    f"no worker became ready on {host.name}\n{self.logs()}"
+                ),
             )
         return processes
 

@@ -71,8 +71,10 @@ class PrivateRabbitMQ:
         wait_until(
             lambda: port_is_open(self.address, self.port),
             timeout=90,
-            message=f"RabbitMQ node {self.node} did not start:\n"
-            + self.process.log_text()[-3000:],
+            message=lambda: (
+                f"RabbitMQ node {self.node} did not start:\n"
+                + self.process.log_text()[-3000:]
+            ),
         )
         return self
 

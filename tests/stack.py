@@ -121,6 +121,6 @@ def poll_task(
         reached,
         timeout=timeout,
         interval=0.05,
-        message=f"state never reached {until}; last {seen[-1:]}\n{logs()}",
+        message=lambda: f"state never reached {until}; last {seen[-1:]}\n{logs()}",
     )
     return seen

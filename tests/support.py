@@ -56,14 +56,19 @@ def port_is_open(host: str, port: int) -> bool:
 def wait_until(
     condition: Callable[[], object],
     timeout: float,
-    message: str = "",
+    message: str | Callable[[], str] = "",
     interval: float = 0.1,
 ) -> None:
-    """Call `condition` until it is true; fail with `message` after `timeout` s."""
+    """Call `condition` until it is true; fail with `message` after `timeout` s.
+
+    A callable `message` is called only then, so that logs it reads are
+    the processes' logs at the failure, not at the start of the wait.
+    """
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"gave up after {timeout} s: {message}")
+            text = message() if callable(message) else message
+            raise AssertionError(f"gave up after {timeout} s: {text}")
         time.sleep(interval)
 
 

@@ -90,7 +90,7 @@ def test_a_redis_restart_mid_walk_costs_at_most_a_restart_of_the_walk(
         lambda: (progress(status_url)["current"] or 0) > before,
         timeout=60,
         interval=0.1,
-        message=stack.logs(),
+        message=stack.logs,
     )
     # For the README's table: how long the walk's progress stays still.
     print(f"walk moving again {time.monotonic() - back:.1f} s after Redis is back")

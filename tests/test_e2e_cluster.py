@@ -122,7 +122,7 @@ def wait_for_success(stack: ClusterStack, task_ids, timeout: float) -> float:
         all_done,
         timeout=timeout,
         interval=0.05,
-        message=f"{len(waiting)} tasks never succeeded\n{stack.logs()}",
+        message=lambda: f"{len(waiting)} tasks never succeeded\n{stack.logs()}",
     )
     return time.monotonic()
 
@@ -235,11 +235,11 @@ def test_a_worker_stopped_mid_walk_hands_it_to_the_next(
         wait_until(
             lambda: states(stack, [walk_id])[walk_id] == "PROGRESS",
             timeout=30,
-            message=stack.logs(),
+            message=stack.logs,
         )
         address = new_address()
         assert register(stack, address, browser()).status_code == 200
-        wait_until(lambda: address in smtp.rcpt_seen, timeout=30, message=stack.logs())
+        wait_until(lambda: address in smtp.rcpt_seen, timeout=30, message=stack.logs)
 
         old.send_signal(signal.SIGTERM)
         stopped = time.monotonic()
@@ -248,7 +248,7 @@ def test_a_worker_stopped_mid_walk_hands_it_to_the_next(
         wait_until(
             lambda: f"{WALK}[{walk_id}] received" in new.log_text(),
             timeout=30,
-            message=f"the walk was never handed back\n{stack.logs()}",
+            message=lambda: f"the walk was never handed back\n{stack.logs()}",
         )
         handed_back = time.monotonic() - stopped
         old.wait(timeout=min(grace_periods.values()))
@@ -280,7 +280,7 @@ def walk_on_one_of_two_hosts(
     wait_until(
         lambda: states(stack, [walk_id])[walk_id] == "PROGRESS",
         timeout=30,
-        message=stack.logs(),
+        message=stack.logs,
     )
     received = f"{WALK}[{walk_id}] received"
     [running] = [
@@ -310,7 +310,9 @@ def test_a_worker_host_cut_off_mid_walk(stack, cluster, database):
         wait_until(
             lambda: received in stack.processes[f"worker-{other}"].log_text(),
             timeout=60,
-            message=f"the walk was never given to the other worker\n{stack.logs()}",
+            message=lambda: (
+                "the walk was never given to the other worker\n" + stack.logs()
+            ),
         )
         redelivered = time.monotonic() - started
         succeeded = wait_for_success(stack, [walk_id], timeout=30) - started
@@ -320,7 +322,7 @@ def test_a_worker_host_cut_off_mid_walk(stack, cluster, database):
     wait_until(
         lambda: finished(stack)[f"worker-{cut}"][walk_id],
         timeout=120,
-        message=f"the cut worker's copy never ended\n{stack.logs()}",
+        message=lambda: f"the cut worker's copy never ended\n{stack.logs()}",
     )
     copy_ended = time.monotonic() - mended
     print(
@@ -358,12 +360,12 @@ def test_mail_arrives_while_every_walker_host_is_busy(stack, cluster, smtp):
     wait_until(
         lambda: f"{WALK}[{walks[0]}] received" in walker.log_text(),
         timeout=30,
-        message=stack.logs(),
+        message=stack.logs,
     )
     address = new_address()
     registered = time.monotonic()
     assert register(stack, address, browser()).status_code == 200
-    wait_until(lambda: smtp.to(address), timeout=10, message=stack.logs())
+    wait_until(lambda: smtp.to(address), timeout=10, message=stack.logs)
     delivered = time.monotonic() - registered
     print(f"\nmail behind 24 queued walks: delivered after {delivered:.1f} s")
     assert f"{MAIL}[" in mailer.log_text()
@@ -446,7 +448,9 @@ def test_no_op_tasks_over_links_with_latency(stack, cluster):
                 wait_until(
                     lambda worker=worker: " ready." in worker.log_text(),
                     timeout=60,
-                    message=f"no worker became ready on {name}\n{stack.logs()}",
+                    message=lambda name=name: (
+                        f"no worker became ready on {name}\n{stack.logs()}"
+                    ),
                 )
             figures, ids = {}, []
             for delay in (0, LINK_DELAY):
@@ -463,7 +467,7 @@ def test_no_op_tasks_over_links_with_latency(stack, cluster):
             wait_until(
                 lambda: set(ids) <= set(noop_runs(stack)),
                 timeout=30,
-                message=stack.logs(),
+                message=stack.logs,
             )
             runs = noop_runs(stack)
         finally:

@@ -98,7 +98,9 @@ def test_a_worker_host_cut_off_mid_walk_on_rabbitmq(stack, cluster, database):
         wait_until(
             lambda: received in stack.processes[f"worker-{other}"].log_text(),
             timeout=HEARTBEAT * 6,
-            message=f"the walk was never given to the other worker\n{stack.logs()}",
+            message=lambda: (
+                "the walk was never given to the other worker\n" + stack.logs()
+            ),
         )
         redelivered = time.monotonic() - started
         succeeded = wait_for_success(stack, [walk_id], timeout=60) - started

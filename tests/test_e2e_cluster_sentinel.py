@@ -153,7 +153,7 @@ def test_the_masters_host_cut_off_mid_walk(stack, cluster, group, database):
     wait_until(
         lambda: set(states(stack, walks[:2]).values()) == {"PROGRESS"},
         timeout=30,
-        message=stack.logs(),
+        message=stack.logs,
     )
     # Every write so far is on the replica too (Redis replicates
     # asynchronously: the master's last instant may never reach it).
@@ -173,14 +173,14 @@ def test_the_masters_host_cut_off_mid_walk(stack, cluster, group, database):
             message="Sentinel never promoted the replica",
         )
         promoted = time.monotonic() - cut
-        wait_until(lambda: healthy(stack), timeout=60, message=stack.logs())
+        wait_until(lambda: healthy(stack), timeout=60, message=stack.logs)
         healthy_again = time.monotonic() - cut
         fresh: list[str | None] = []
         wait_until(
             lambda: fresh.append(accepted(stack)) or fresh[-1],
             timeout=60,
             interval=0.5,
-            message=stack.logs(),
+            message=stack.logs,
         )
         accepting = time.monotonic() - cut
         succeed(stack, [fresh[-1]])

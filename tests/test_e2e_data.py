@@ -114,7 +114,7 @@ def register(stack: Stack, address: str, client: requests.Session | None = None)
 def mailed_link(stack: Stack, smtp: SMTPServer, address: str) -> str:
     """Register `address` and return the link in the one mail it gets."""
     assert register(stack, address).status_code == 200
-    wait_until(lambda: smtp.to(address), timeout=30, message=stack.logs())
+    wait_until(lambda: smtp.to(address), timeout=30, message=stack.logs)
     [message] = smtp.to(address)
     text = message.get_body(("plain",)).get_content()
     return re.search(r"https?://\S+", text)[0]
@@ -181,7 +181,7 @@ def test_a_burst_of_posts_of_one_address_sends_one_mail(stack, smtp, database):
         answers = browsers.map(post_from_one_browser, [6, 4, 3, 2, 2, 1, 1, 1])
         statuses = [status for answer in answers for status in answer]
     assert statuses == [200] * 20
-    wait_until(lambda: smtp.to(address), timeout=30, message=stack.logs())
+    wait_until(lambda: smtp.to(address), timeout=30, message=stack.logs)
     time.sleep(3)
     assert len(smtp.to(address)) == 1
     assert len(query(database, "SELECT id FROM users WHERE email = %s", address)) == 1

@@ -39,7 +39,7 @@ def dev_server(cookies, project_venv, tmp_path):
         wait_until(
             lambda: "ready." in process.log_text(),
             timeout=60,
-            message=process.log_text(),
+            message=process.log_text,
         )
         yield process, f"http://127.0.0.1:{port}", project
     finally:
@@ -69,7 +69,7 @@ def test_dev_runs_everything_without_a_broker_server(dev_server):
     wait_until(
         lambda: "To: ada@example.com" in process.log_text(),
         timeout=30,
-        message=process.log_text(),
+        message=process.log_text,
     )
     assert (project / "instance" / "celery" / "queue").is_dir()
 

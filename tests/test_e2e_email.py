@@ -43,7 +43,7 @@ def test_registration_sends_the_confirmation_mail(stack, smtp):
     response = register(stack, address)
     assert response.status_code == 200
     assert address in response.text
-    wait_until(lambda: smtp.to(address), timeout=30, message=stack.logs())
+    wait_until(lambda: smtp.to(address), timeout=30, message=stack.logs)
     time.sleep(1)
     [message] = smtp.to(address)
     assert "Confirm" in message["Subject"]
@@ -62,12 +62,12 @@ def test_mail_server_down_at_first_gets_the_mail_later(stack, smtp):
         wait_until(
             lambda: "Retry in" in stack.processes["worker"].log_text(),
             timeout=30,
-            message=stack.logs(),
+            message=stack.logs,
         )
         time.sleep(3)
     finally:
         smtp.start()
-    wait_until(lambda: smtp.to(address), timeout=90, message=stack.logs())
+    wait_until(lambda: smtp.to(address), timeout=90, message=stack.logs)
     time.sleep(2)
     assert len(smtp.to(address)) == 1
 
@@ -78,11 +78,11 @@ def test_worker_killed_while_sending_delivers_the_mail_once(stack, smtp):
     smtp.rcpt_delay = 5
     try:
         assert register(stack, address).status_code == 200
-        wait_until(lambda: address in smtp.rcpt_seen, timeout=30, message=stack.logs())
+        wait_until(lambda: address in smtp.rcpt_seen, timeout=30, message=stack.logs)
         stack.processes["worker"].kill_children()
     finally:
         smtp.rcpt_delay = 0
-    wait_until(lambda: smtp.to(address), timeout=60, message=stack.logs())
+    wait_until(lambda: smtp.to(address), timeout=60, message=stack.logs)
     time.sleep(2)
     assert len(smtp.to(address)) == 1
     assert "WorkerLostError" in stack.processes["worker"].log_text()
@@ -95,7 +95,7 @@ def test_permanent_refusal_fails_without_retry(stack, smtp, project_venv):
     try:
         task_id = send_test_email(stack, project_venv, address)
         result = Celery(backend=stack.env["CELERY_BROKER_URL"]).AsyncResult(task_id)
-        wait_until(lambda: result.state == "FAILURE", timeout=30, message=stack.logs())
+        wait_until(lambda: result.state == "FAILURE", timeout=30, message=stack.logs)
     finally:
         smtp.reply = None
     time.sleep(2)

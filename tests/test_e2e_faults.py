@@ -151,7 +151,7 @@ def test_pickled_message_is_refused_and_never_run(stack, redis):
     wait_until(
         lambda: "untrusted content" in worker.log_text(),
         timeout=30,
-        message=worker.log_text(),
+        message=worker.log_text,
     )
     time.sleep(1)
     assert task_id not in runs_of(stack)
@@ -171,7 +171,7 @@ def test_a_thousand_tasks_over_http_each_run_once(stack):
         lambda: task_ids <= set(runs_of(stack)),
         timeout=180,
         interval=0.5,
-        message=f"{len(task_ids - set(runs_of(stack)))} tasks never ran",
+        message=lambda: f"{len(task_ids - set(runs_of(stack)))} tasks never ran",
     )
     time.sleep(1)
     assert all(runs_of(stack)[task_id] == 1 for task_id in task_ids)

@@ -255,14 +255,14 @@ def test_web_and_worker_follow_the_master_through_a_failover(stack, servers):
         message="Sentinel never promoted the replica",
     )
     promoted = time.monotonic() - killed
-    wait_until(lambda: healthy(stack), timeout=60, message=stack.logs())
+    wait_until(lambda: healthy(stack), timeout=60, message=stack.logs)
     healthy_again = time.monotonic() - killed
     fresh: list[str] = []
     wait_until(
         lambda: fresh.append(accepted(stack)) or fresh[-1],
         timeout=60,
         interval=0.5,
-        message=stack.logs(),
+        message=stack.logs,
     )
     accepting = time.monotonic() - killed
     wait_until(
@@ -271,7 +271,7 @@ def test_web_and_worker_follow_the_master_through_a_failover(stack, servers):
             for status_url, then in zip(walks[:2], before, strict=True)
         ),
         timeout=60,
-        message=stack.logs(),
+        message=stack.logs,
     )
     moving = time.monotonic() - killed
     final = poll_task(fresh[-1], FINAL, stack.logs)[-1]
