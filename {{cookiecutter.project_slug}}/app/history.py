@@ -2,8 +2,9 @@
 
 The web process commits a job before it sends the task, so a worker never
 looks for a row that is not there yet. A worker's writes are single UPDATEs
-guarded by `finished_at IS NULL`: a task delivered twice (its first worker
-died mid-run) still leaves one row with one final state.
+guarded by `finished_at IS NULL`, each committed by itself: a task delivered
+twice (its first worker died mid-run) still leaves one row with one final
+state, and no write leaves the row locked.
 """
 
 import logging
@@ -80,7 +81,12 @@ def record_final_state(job_id: str, state: str, current: int | None = None) -> N
 
 
 def write_unfinished(job_id: str, **values: Any) -> None:
-    """Update the job unless it has finished.
+    """Update the job unless it has finished, in one statement that commits itself.
+
+    Not UPDATE, then COMMIT: between the two the row stays locked, and a
+    worker cut off there (its host's link down) would keep it locked until
+    the server notices, hours later with TCP's defaults, while the worker
+    the task is handed to waits the lock timeout on each of its reports.
 
     The history is a record, not the work: a database that is down or slow
     is logged, and the task carries on (its result store has the truth).
@@ -89,8 +95,7 @@ def write_unfinished(job_id: str, **values: Any) -> None:
         update(Job).where(Job.id == job_id, Job.finished_at.is_(None)).values(**values)
     )
     try:
-        db.session.execute(statement)
-        db.session.commit()
+        with autocommit() as connection:
+            connection.execute(statement)
     except SQLAlchemyError as error:
-        db.session.rollback()
         logger.warning("Job %s not updated in the history: %r", job_id, error)

@@ -77,6 +77,16 @@ def app(database_url: str) -> Flask:
 
 
 @pytest.fixture
+def postgresql(app: Flask, database_url: str) -> Iterator[None]:
+    """The app's context, for tests of what only PostgreSQL has (timeouts,
+    server-side views); skipped on SQLite."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: set TEST_DATABASE_URL to run this")
+    with app.app_context():
+        yield
+
+
+@pytest.fixture
 def client(app: Flask) -> FlaskClient:
     """A test client for the app."""
     return app.test_client()

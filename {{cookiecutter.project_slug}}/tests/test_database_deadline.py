@@ -13,14 +13,6 @@ from sqlalchemy.exc import OperationalError
 from app.models import db
 
 
-@pytest.fixture
-def postgresql(app, database_url):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("the deadline is PostgreSQL's: set TEST_DATABASE_URL to run this")
-    with app.app_context():
-        yield
-
-
 def test_a_statement_past_the_deadline_fails_at_once(postgresql):
     """A server that takes longer than the deadline is given up on."""
     connection = db.session.connection().connection.dbapi_connection

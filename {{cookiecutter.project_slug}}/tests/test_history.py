@@ -1,12 +1,13 @@
 """Task history: a job row per task, its owner's list, states kept once."""
 
+import threading
 from collections.abc import Iterator
 
 import pytest
 from celery import states
 from celery.signals import before_task_publish
 from conftest import make_current
-from sqlalchemy import event
+from sqlalchemy import event, text
 from test_tasks_api import poll
 
 from app import create_app
@@ -68,6 +69,64 @@ def test_a_status_poll_reads_no_database_row(client, statements):
     for _ in range(3):
         assert client.get(status_url).status_code == 200
     assert statements == []
+
+
+# Counts, on the server, how often any other connection to the database is
+# idle inside a transaction, for `seconds`. Sampling runs in PostgreSQL, so
+# it misses no state change to the test process's own pauses.
+IDLE_IN_TRANSACTION_SIGHTINGS = """
+CREATE FUNCTION pg_temp.idle_in_transaction_sightings(seconds float8)
+RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    sightings int := 0;
+    stop timestamptz := clock_timestamp() + seconds * interval '1 second';
+BEGIN
+    WHILE clock_timestamp() < stop LOOP
+        PERFORM pg_stat_clear_snapshot();
+        sightings := sightings + (
+            SELECT count(*) FROM pg_stat_activity
+            WHERE datname = current_database()
+              AND pid <> pg_backend_pid()
+              AND state = 'idle in transaction'
+        );
+    END LOOP;
+    RETURN sightings;
+END $$
+"""
+
+
+def test_a_workers_history_writes_leave_no_transaction_open(app, postgresql):
+    """Each progress or final write commits in the statement's round trip.
+
+    Written as UPDATE, then COMMIT, the row stays locked in between; a
+    worker cut off there (its host's link down) keeps it locked until the
+    server notices the dead connection (hours, with TCP's defaults), and
+    the worker the task is handed to waits the lock timeout on each report.
+    """
+    task_id = app.test_client().post("/tasks").get_json()["id"]
+    writing = threading.Event()
+
+    def write_progress() -> None:
+        with app.app_context():
+            current = 0
+            while writing.is_set():
+                current += 1
+                record_progress(task_id, current, 10**9)
+
+    with db.engine.connect() as sampler:
+        sampler.execute(text(IDLE_IN_TRANSACTION_SIGHTINGS))
+        writing.set()
+        writer = threading.Thread(target=write_progress)
+        writer.start()
+        try:
+            sightings = sampler.execute(
+                text("SELECT pg_temp.idle_in_transaction_sightings(1.5)")
+            ).scalar()
+        finally:
+            writing.clear()
+            writer.join()
+    assert job(app, task_id).current > 100  # the writer did write
+    assert sightings == 0
 
 
 def test_no_row_is_left_when_the_broker_is_down(database_url):
