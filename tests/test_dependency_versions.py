@@ -32,6 +32,7 @@ SENSITIVE_TESTS = (
     "tests/test_history.py",
     "tests/test_migrations.py",
     "tests/test_database_deadline.py",
+    "tests/test_database_timeouts.py",
     "tests/test_config.py",
 )
 PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^\s;]+)", re.MULTILINE)

@@ -78,6 +78,12 @@ class BaseConfig:
     DATABASE_CONNECT_TIMEOUT = 3
     DATABASE_LOCK_TIMEOUT = 3
     DATABASE_STATEMENT_TIMEOUT = 5
+    # Seconds PostgreSQL lets a session sit idle inside a transaction before
+    # it ends the session: a client cut off mid-transaction (its host's link
+    # down) would otherwise hold its locks until TCP notices, hours later.
+    # Longer than any request (gunicorn's timeout is 30 s); a task must not
+    # keep a transaction open while it works.
+    DATABASE_IDLE_IN_TRANSACTION_TIMEOUT = 60
 
     # Per-client limits, in Flask-Limiter's notation ("10/minute;100/hour"),
     # fit for an anonymous endpoint: each task may hold a worker for hours.

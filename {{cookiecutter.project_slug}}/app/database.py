@@ -19,6 +19,14 @@ from app.models import db
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
+# PostgreSQL's own timeouts (milliseconds), set on every connection, from
+# the config's seconds.
+SERVER_TIMEOUTS = {
+    "statement_timeout": "DATABASE_STATEMENT_TIMEOUT",
+    "lock_timeout": "DATABASE_LOCK_TIMEOUT",
+    "idle_in_transaction_session_timeout": "DATABASE_IDLE_IN_TRANSACTION_TIMEOUT",
+}
+
 # The names of an in-memory SQLite database.
 IN_MEMORY = (None, "", ":memory:")
 
@@ -75,9 +83,9 @@ def engine_options(url: URL, config: dict[str, Any]) -> dict[str, Any]:
     """
     options: dict[str, Any] = {"pool_pre_ping": True}
     if url.get_backend_name() == "postgresql":
-        timeouts = (
-            f"-c statement_timeout={config['DATABASE_STATEMENT_TIMEOUT'] * 1000} "
-            f"-c lock_timeout={config['DATABASE_LOCK_TIMEOUT'] * 1000}"
+        timeouts = " ".join(
+            f"-c {setting}={config[name] * 1000}"
+            for setting, name in SERVER_TIMEOUTS.items()
         )
         options["pool_timeout"] = config["DATABASE_CONNECT_TIMEOUT"]
         options["connect_args"] = {

@@ -128,12 +128,14 @@ def test_development_needs_no_database_server(monkeypatch):
 
 
 def test_postgresql_statements_and_locks_time_out(monkeypatch):
-    """Every PostgreSQL connection carries statement and lock timeouts."""
+    """Every PostgreSQL connection carries statement, lock and idle timeouts."""
     configure(monkeypatch, ProductionConfig)
     options = create_app("production").config["SQLALCHEMY_ENGINE_OPTIONS"]
     assert options["pool_pre_ping"] is True
-    assert "statement_timeout=5000" in options["connect_args"]["options"]
-    assert "lock_timeout=3000" in options["connect_args"]["options"]
+    timeouts = options["connect_args"]["options"].split()
+    assert "statement_timeout=5000" in timeouts
+    assert "lock_timeout=3000" in timeouts
+    assert "idle_in_transaction_session_timeout=60000" in timeouts
     assert options["connect_args"]["connect_timeout"] == 3
 
 
