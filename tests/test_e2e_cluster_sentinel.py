@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 
 import pytest
 import redis
-import requests
 from cluster import Cluster, ClusterStack, Host, link_cut, running_on
 from stack import poll_task, start_task
 from support import (
@@ -27,7 +26,13 @@ from support import (
     wait_until,
 )
 from test_e2e_cluster import finished, query, states, wait_for_success
-from test_e2e_sentinel import FINAL, MASTER_NAME, healthy, sentinel_config, watching
+from test_e2e_sentinel import (
+    FINAL,
+    MASTER_NAME,
+    back_in_service,
+    sentinel_config,
+    watching,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -123,15 +128,6 @@ def stack(cookies_session, project_venv, cluster, group, database, tmp_path_fact
         yield running
 
 
-def accepted(stack: ClusterStack) -> str | None:
-    """A new task's id, or None while POST /tasks answers 503."""
-    response = requests.post(
-        stack.url("/tasks"), json={"total": 2, "delay": 0}, timeout=15
-    )
-    assert response.status_code in {202, 503}, response.text
-    return response.json()["id"] if response.ok else None
-
-
 def succeed(stack: ClusterStack, task_ids) -> None:
     """Poll each task until SUCCESS; a 503 (a web process still finding the
     new master) counts as "not yet"."""
@@ -173,17 +169,8 @@ def test_the_masters_host_cut_off_mid_walk(stack, cluster, group, database):
             message="Sentinel never promoted the replica",
         )
         promoted = time.monotonic() - cut
-        wait_until(lambda: healthy(stack), timeout=60, message=stack.logs)
-        healthy_again = time.monotonic() - cut
-        fresh: list[str | None] = []
-        wait_until(
-            lambda: fresh.append(accepted(stack)) or fresh[-1],
-            timeout=60,
-            interval=0.5,
-            message=stack.logs,
-        )
-        accepting = time.monotonic() - cut
-        succeed(stack, [fresh[-1]])
+        healthy_again, accepting, fresh = back_in_service(stack, cut)
+        succeed(stack, [fresh["id"]])
         new_task = time.monotonic() - cut
         succeed(stack, walks)
         every_walk = time.monotonic() - cut

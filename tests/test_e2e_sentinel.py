@@ -200,11 +200,29 @@ def healthy(stack: Stack) -> bool:
     return requests.get(stack.url("/healthz"), timeout=15).status_code == 200
 
 
-def accepted(stack: Stack) -> str | None:
-    """A new task's status URL, or None while POST /tasks answers 503."""
+def accepted(stack: Stack) -> dict | None:
+    """A new task's answer (id, status_url), or None while POST /tasks answers 503."""
     response = post_task(stack, total=2, delay=0)
     assert response.status_code in {202, 503}, response.text
-    return stack.url(response.json()["status_url"]) if response.ok else None
+    return response.json() if response.ok else None
+
+
+def back_in_service(stack: Stack, since: float) -> tuple[float, float, dict]:
+    """Wait for /healthz to answer 200, then for POST /tasks to accept a task.
+
+    Returns the seconds after `since` when each happened, and the accepted
+    task's answer.
+    """
+    wait_until(lambda: healthy(stack), timeout=60, message=stack.logs)
+    healthy_after = time.monotonic() - since
+    answers: list[dict | None] = []
+    wait_until(
+        lambda: answers.append(accepted(stack)) or answers[-1],
+        timeout=60,
+        interval=0.5,
+        message=stack.logs,
+    )
+    return healthy_after, time.monotonic() - since, answers[-1]
 
 
 def ping(stack: Stack, name: str, timeout: float = 30) -> None:
@@ -255,16 +273,7 @@ def test_web_and_worker_follow_the_master_through_a_failover(stack, servers):
         message="Sentinel never promoted the replica",
     )
     promoted = time.monotonic() - killed
-    wait_until(lambda: healthy(stack), timeout=60, message=stack.logs)
-    healthy_again = time.monotonic() - killed
-    fresh: list[str] = []
-    wait_until(
-        lambda: fresh.append(accepted(stack)) or fresh[-1],
-        timeout=60,
-        interval=0.5,
-        message=stack.logs,
-    )
-    accepting = time.monotonic() - killed
+    healthy_again, accepting, fresh = back_in_service(stack, killed)
     wait_until(
         lambda: all(
             progress(status_url) > then
@@ -274,7 +283,7 @@ def test_web_and_worker_follow_the_master_through_a_failover(stack, servers):
         message=stack.logs,
     )
     moving = time.monotonic() - killed
-    final = poll_task(fresh[-1], FINAL, stack.logs)[-1]
+    final = poll_task(stack.url(fresh["status_url"]), FINAL, stack.logs)[-1]
     assert final["state"] == "SUCCESS", stack.logs()
     running_again = time.monotonic() - killed
     print(
