@@ -4,8 +4,8 @@ POST /tasks inserts one row into `bare_jobs` (a copy of the baked project's
 `jobs` table: same columns, keys and index) and commits it, then publishes
 the message the baked app publishes for a default walk (its options as
 keyword arguments, its soft and hard time limits); GET /tasks/<id> reads one
-result. No validation, no signed
-ids, no sessions, no ORM, no error handling: the least a view can do.
+result. No validation, no signed ids, no sessions, no ORM, no error
+handling: the least a view can do.
 
     python bare_web.py    # create bare_jobs, once `manage.py db upgrade` ran
 """

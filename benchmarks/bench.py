@@ -34,6 +34,7 @@ the machine is noisy.
 import argparse
 import base64
 import contextlib
+import functools
 import json
 import os
 import re
@@ -48,6 +49,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
+import redis
 from celery import Celery
 from cookiecutter.main import cookiecutter
 
@@ -74,7 +76,7 @@ WORKERS = {"template": "template_app", "plain": "plain_app"}
 WEB_APPS = {"template": "wsgi:app", "bare": "bare_web:app", "duties": "duties_web:app"}
 # The table each web app writes a row to on POST /tasks.
 WEB_TABLES = {"template": "jobs", "bare": "bare_jobs", "duties": "bare_jobs"}
-# The queue both web apps publish to (Celery's default).
+# The queue every web app publishes to (Celery's default).
 CELERY_QUEUE = "celery"
 # Numbers summed over rounds, not compared: requests sent, answers failed,
 # rows written.
@@ -152,7 +154,17 @@ class Bench:
         )
 
     def flush(self) -> None:
-        Celery(broker=self.redis_url, backend=self.redis_url).backend.client.flushdb()
+        self.redis_client.flushdb()
+
+    @functools.cached_property
+    def celery(self) -> Celery:
+        """A client of the run's Redis, as broker and result store."""
+        return Celery(broker=self.redis_url, backend=self.redis_url)
+
+    @property
+    def redis_client(self) -> redis.Redis:
+        """The run's Redis itself (queues and results share its database 0)."""
+        return self.celery.backend.client
 
     def worker_run(self, setup: str, concurrency: int, full: bool) -> dict:
         """Start `setup`'s worker, run the client against it, stop it."""
@@ -237,8 +249,8 @@ class Bench:
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             answer = json.load(response)
-        backend = Celery(broker=self.redis_url, backend=self.redis_url).backend
-        backend.store_result(answer["id"], {"current": 1, "total": 1}, "SUCCESS")
+        finished = {"current": 1, "total": 1}
+        self.celery.backend.store_result(answer["id"], finished, "SUCCESS")
         return answer["status_url"]
 
     def check_same_message(self, server: str) -> None:
@@ -247,10 +259,7 @@ class Bench:
         Only the task's name and id may differ: a yardstick's work must be
         the template's, arguments and time limits included.
         """
-        client = Celery(broker=self.redis_url).connection_for_write()
-        with client.channel() as channel:
-            raw = channel.client.lindex(CELERY_QUEUE, 0)
-        message = json.loads(raw)
+        message = json.loads(self.redis_client.lindex(CELERY_QUEUE, 0))
         self.messages[server] = {
             "body": base64.b64decode(message["body"]),
             "timelimit": message["headers"]["timelimit"],
