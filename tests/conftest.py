@@ -77,10 +77,9 @@ def database() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def database_url() -> str:
-    """A new PostgreSQL database for one test module, dropped after it."""
-    with fresh_database() as name:
-        yield postgres_url(name)
+def database_url(database: str) -> str:
+    """The URL of the module's PostgreSQL database (`database`)."""
+    return postgres_url(database)
 
 
 @pytest.fixture(scope="module")
