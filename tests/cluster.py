@@ -297,6 +297,11 @@ class ClusterStack(Stack):
             )
         return processes
 
+    def stop_workers(self) -> None:
+        """Stop every worker started on the hosts (a test's own); the rest runs on."""
+        for name in [name for name in self.processes if name.startswith("worker-")]:
+            self.processes.pop(name).stop(grace=1)
+
     def worker_command(self, host: Host, *args: str) -> tuple[str, list[str]]:
         command = [str(self.venv.bin("celery")), "-A", "celery_worker.celery"]
         command += ["worker", "-l", "INFO", "--hostname", f"worker@{host.name}"]

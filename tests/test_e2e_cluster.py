@@ -93,8 +93,7 @@ def no_worker_left(request, tmp_path):
     stack = request.getfixturevalue("stack")
     stack.log_dir = tmp_path
     yield
-    for name in [name for name in stack.processes if name.startswith("worker-")]:
-        stack.processes.pop(name).stop(grace=1)
+    stack.stop_workers()
     redis.Redis.from_url(stack.env["CELERY_BROKER_URL"]).flushdb()
 
 

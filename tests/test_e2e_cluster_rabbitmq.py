@@ -74,8 +74,7 @@ def stack(cookies_session, project_venv, cluster, rabbitmq, database, tmp_path_f
 def no_worker_left(stack):
     """Each test starts its own workers; they stop after it."""
     yield
-    for name in [name for name in stack.processes if name.startswith("worker-")]:
-        stack.processes.pop(name).stop(grace=1)
+    stack.stop_workers()
 
 
 def test_a_worker_host_cut_off_mid_walk_on_rabbitmq(stack, cluster, database):
