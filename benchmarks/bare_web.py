@@ -34,7 +34,7 @@ INSERT = (
 )
 OPTIONS = {"total": 10, "delay": 0.5}
 # The baked app's limits for that walk: its 5 s plus one and two margins of
-# 60 s (app/task_options.py); bench.py checks that both messages agree.
+# 60 s (app/forms/tasks.py); bench.py checks that both messages agree.
 SOFT_TIME_LIMIT, TIME_LIMIT = 65.0, 125.0
 
 

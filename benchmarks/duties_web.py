@@ -36,7 +36,7 @@ rate_limiter = FixedWindowRateLimiter(
     storage_from_string(os.environ["BENCH_REDIS_URL"])
 )
 TASKS_RATE_LIMIT = parse(os.environ["TASKS_RATE_LIMIT"])
-# The baked app's headers (app/security.py), without HSTS (not asked for).
+# The baked app's headers (app/platform/security.py), without HSTS (not asked for).
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; frame-ancestors 'none'; base-uri 'self'; "

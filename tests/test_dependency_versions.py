@@ -4,9 +4,9 @@ ends of the ranges its pyproject.toml allows.
 The Dockerfile and the CI workflow install with constraints.txt, and so does
 the shared venv every other test runs bakes in. Here the lowest versions the
 ranges allow for the direct dependencies, and the newest ones, run the tests
-that lean on Celery's and kombu's internals (app/celery_redis.py), on the
+that lean on Celery's and kombu's internals (app/platform/celery_redis.py), on the
 database layer (on PostgreSQL, where psycopg's classes are subclassed: the
-deadline of app/database_deadline.py) and on the security headers' library.
+deadline of app/platform/database_deadline.py) and on the security headers' library.
 """
 
 import re

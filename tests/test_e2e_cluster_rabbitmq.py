@@ -86,7 +86,7 @@ def test_a_worker_host_cut_off_mid_walk_on_rabbitmq(stack, cluster, database):
     writes that fail); when the link comes back, the broker's reset of the
     closed connection tells it, and it stops its copy before the end
     (`worker_cancel_long_running_tasks_on_connection_loss`, on for RabbitMQ
-    in app/celery_app.py), reconnects and takes new work. The job row keeps
+    in app/platform/celery.py), reconnects and takes new work. The job row keeps
     its one SUCCESS.
     """
     walk_id, cut, other = walk_on_one_of_two_hosts(stack, cluster, 100)

@@ -300,7 +300,7 @@ def test_database_that_stopped_answering_is_a_503_and_needs_no_restart(
     """Every connection stalls (the database froze), then comes back reset.
 
     No server-side timeout can end a wait on a server that does not answer:
-    the project's deadline (app/database_deadline.py) gives a request caught
+    the project's deadline (app/platform/database_deadline.py) gives a request caught
     in it a 503 within seconds, not a hang until gunicorn kills it. After
     the freeze, web and worker serve again on new connections, without a
     restart of either, and the walk caught in it ends SUCCESS.

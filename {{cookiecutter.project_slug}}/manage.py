@@ -13,7 +13,7 @@ from flask_migrate import upgrade
 
 from app import create_app
 from app.config import ConfigurationError
-from app.devserver import run_together
+from app.platform.devserver import run_together
 from app.tasks.email import send_test_email
 
 

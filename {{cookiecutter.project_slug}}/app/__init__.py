@@ -8,12 +8,12 @@ from flask import Flask
 from flask_wtf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app.celery_app import celery_init_app
 from app.config import CONFIG_BY_NAME, ConfigurationError
-from app.database import database_init_app
-from app.errors import register_error_handlers
-from app.limits import limits_init_app
-from app.security import security_headers_init_app
+from app.platform.celery import celery_init_app
+from app.platform.database import database_init_app
+from app.platform.errors import register_error_handlers
+from app.platform.limits import limits_init_app
+from app.platform.security import security_headers_init_app
 from app.views import account, health, home, openapi, tasks
 
 csrf = CSRFProtect()

@@ -69,7 +69,7 @@ class BaseConfig:
     SESSION_COOKIE_SAMESITE = "Lax"
 
     # PostgreSQL in production (postgresql:// URLs use psycopg 3, see
-    # app/database.py); SQLite serves development.
+    # app/platform/database.py); SQLite serves development.
     # https://flask-sqlalchemy.readthedocs.io/en/stable/config/
     SQLALCHEMY_DATABASE_URI = env("DATABASE_URL")
     # Seconds before the database side gives up, so that a request answers
@@ -220,7 +220,8 @@ class BaseConfig:
         "result_backend_max_retries": 30,
         "result_backend_base_sleep_between_retries_ms": 100,
         "result_backend_max_sleep_between_retries_ms": 5000,
-        # Soft shutdown: a worker told to stop (SIGTERM: app/worker_shutdown.py)
+        # Soft shutdown: a worker told to stop (SIGTERM, see
+        # app/platform/worker_shutdown.py)
         # lets its running tasks work on for this many seconds, so that mail
         # and other short tasks end, then hands back the ones still running
         # (walks start over on another worker) and exits. Keep the grace
@@ -310,7 +311,7 @@ class DevelopmentConfig(BaseConfig):
     DEBUG = True
     SECRET_KEY = env("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
     # With no broker configured, Celery keeps its queue and results in files
-    # under instance/ (see app/celery_app.py): nothing to install to start.
+    # under instance/ (see app/platform/celery.py): nothing to install to start.
     CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://")
     # Room to click around the demo page.
     TASKS_RATE_LIMIT = env("TASKS_RATE_LIMIT", "60/minute")

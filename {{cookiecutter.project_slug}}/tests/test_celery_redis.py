@@ -12,7 +12,7 @@ from kombu import Queue
 from kombu.transport import redis
 
 from app import create_app
-from app.celery_redis import Connection, RedisChannel, RedisTransport
+from app.platform.celery_redis import Connection, RedisChannel, RedisTransport
 
 
 @pytest.fixture
@@ -128,7 +128,7 @@ def test_a_tls_redis_checks_certificates_unless_told_not_to(query, verify_mode):
     assert celery.backend.connparams["ssl_cert_reqs"] == verify_mode
 
 
-# SHA-256 (first 16 hex digits) of the upstream methods app/celery_redis.py
+# SHA-256 (first 16 hex digits) of the upstream methods app/platform/celery_redis.py
 # replaces, as written in kombu and Celery 5.6 to 5.7: the versions it was
 # written against and is tested with (pyproject.toml pins that range).
 REPLACED = {
@@ -149,7 +149,7 @@ REPLACED = {
 def test_the_replaced_upstream_methods_are_unchanged(name):
     """A new kombu or Celery that changes a method we replace fails here.
 
-    Then read the new upstream method, bring app/celery_redis.py in line
+    Then read the new upstream method, bring app/platform/celery_redis.py in line
     with it (or drop the replacement), and record the new digest.
     """
     module_name, class_name, method_name = name.rsplit(".", 2)
@@ -158,5 +158,5 @@ def test_the_replaced_upstream_methods_are_unchanged(name):
     )
     source = textwrap.dedent(inspect.getsource(method))
     assert hashlib.sha256(source.encode()).hexdigest()[:16] == REPLACED[name], (
-        f"{name} changed upstream: re-check app/celery_redis.py"
+        f"{name} changed upstream: re-check app/platform/celery_redis.py"
     )

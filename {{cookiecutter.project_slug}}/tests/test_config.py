@@ -10,7 +10,6 @@ from conftest import PROJECT_DIR
 
 import app.config as settings_module
 from app import create_app
-from app.celery_app import embedded_settings
 from app.config import (
     ConfigurationError,
     ProductionConfig,
@@ -18,7 +17,8 @@ from app.config import (
     env_bool,
     env_int,
 )
-from app.database import with_driver
+from app.platform.celery import embedded_settings
+from app.platform.database import with_driver
 
 
 @pytest.mark.parametrize(

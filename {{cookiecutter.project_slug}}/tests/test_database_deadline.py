@@ -1,4 +1,6 @@
-"""A wait for PostgreSQL past its deadline ends at once (app/database_deadline.py).
+"""A wait for PostgreSQL past its deadline ends at once.
+
+(app/platform/database_deadline.py)
 
 These need PostgreSQL (`TEST_DATABASE_URL`); on SQLite they are skipped. The
 template's own suite also freezes a real database behind a proxy.

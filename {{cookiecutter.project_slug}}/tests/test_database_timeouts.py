@@ -1,4 +1,4 @@
-"""Timeouts PostgreSQL enforces on every connection of the app (app/database.py).
+"""Timeouts PostgreSQL enforces on every connection (app/platform/database.py).
 
 These need PostgreSQL (`TEST_DATABASE_URL`); on SQLite they are skipped.
 """

@@ -9,7 +9,7 @@ from werkzeug.exceptions import BadRequest
 
 from app import create_app
 from app.config import BaseConfig
-from app.task_options import time_limits
+from app.forms.tasks import time_limits
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import trustme
 from aiosmtpd.smtp import AuthResult
 from conftest import Inbox, free_port, smtp_server
 
-from app.mail import TemporaryMailError, build_message, send_message
+from app.platform.mail import TemporaryMailError, build_message, send_message
 from app.tasks.email import send_test_email
 
 

@@ -2,7 +2,7 @@
 
 from flask import Flask
 
-from app.errors import API_PATHS
+from app.platform.errors import API_PATHS
 
 
 def api_routes(app: Flask) -> set[tuple[str, str]]:

@@ -9,9 +9,13 @@ import pytest
 from limits.storage import storage_from_string
 
 from app import create_app
-from app.celery_redis import PolledSentinelBackend, SentinelChannel, SentinelTransport
 from app.config import BaseConfig, ConfigurationError
-from app.limits import sentinel_storage
+from app.platform.celery_redis import (
+    PolledSentinelBackend,
+    SentinelChannel,
+    SentinelTransport,
+)
+from app.platform.limits import sentinel_storage
 
 SENTINELS = "sentinel://10.0.0.1:26379;sentinel://10.0.0.2:26380"
 
@@ -64,7 +68,7 @@ def test_redis_urls_need_no_masters_name():
 
 
 def test_sentinel_gets_the_projects_transport_and_result_store():
-    """The Redis changes of app/celery_redis.py apply through Sentinel too."""
+    """The Redis changes of app/platform/celery_redis.py apply through Sentinel too."""
     celery = sentinel_app().extensions["celery"]
     with celery.connection_for_write() as connection:
         assert connection.get_transport_cls() is SentinelTransport

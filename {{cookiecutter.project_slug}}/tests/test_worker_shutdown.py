@@ -1,4 +1,4 @@
-"""SIGTERM stops a worker softly, however it was started (app/worker_shutdown.py)."""
+"""SIGTERM stops a worker softly (app/platform/worker_shutdown.py)."""
 
 import os
 import signal
@@ -8,7 +8,7 @@ import sys
 import pytest
 from conftest import PROJECT_DIR, wait_for
 
-from app.worker_shutdown import SigtermRelay
+from app.platform.worker_shutdown import SigtermRelay
 
 
 @pytest.mark.parametrize("pool", ["prefork", "threads"])

@@ -18,7 +18,7 @@ class Job(db.Model):
 
     __tablename__ = "jobs"
 
-    # The Celery task id (a signed id, see app/task_ids.py).
+    # The Celery task id (a signed id, see app/platform/task_ids.py).
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     kind: Mapped[str] = mapped_column(String(64))
     options: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -3,8 +3,8 @@
 from celery import shared_task
 from flask import current_app, render_template
 
-from app.mail import TemporaryMailError, build_message, send_message
 from app.models import User, db
+from app.platform.mail import TemporaryMailError, build_message, send_message
 
 MAIL_TASK_OPTIONS = {
     # A mail server that is down or answers 4xx is tried again with

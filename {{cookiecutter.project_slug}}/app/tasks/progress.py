@@ -7,9 +7,9 @@ from celery import Task, shared_task, states
 from celery.backends.base import KeyValueStoreBackend
 from celery.exceptions import Ignore
 
-from app.errors import BROKER_ERRORS
 from app.history import record_final_state, record_progress
 from app.models.job import PROGRESS
+from app.platform.errors import BROKER_ERRORS
 
 logger = logging.getLogger(__name__)
 

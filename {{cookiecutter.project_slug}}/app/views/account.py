@@ -9,9 +9,9 @@ from app.accounts import (
     normalise_email,
     release_confirmation,
 )
-from app.errors import BROKER_ERRORS
 from app.forms.account import RegistrationForm
-from app.limits import limiter, register_rate_limit
+from app.platform.errors import BROKER_ERRORS
+from app.platform.limits import limiter, register_rate_limit
 from app.tasks.email import send_confirmation_email
 
 bp = Blueprint("account", __name__, url_prefix="/account")

@@ -6,12 +6,12 @@ from typing import Any
 from celery import states
 from flask import Blueprint, abort, current_app, jsonify, request, session, url_for
 
-from app.errors import BROKER_ERRORS
+from app.forms.tasks import parse_options, time_limits
 from app.history import forget_job, jobs_of, record_new_job
-from app.limits import limiter, refuse_when_queue_is_full, tasks_rate_limit
 from app.models.base import as_utc
-from app.task_ids import issue_task_id, was_issued
-from app.task_options import parse_options, time_limits
+from app.platform.errors import BROKER_ERRORS
+from app.platform.limits import limiter, refuse_when_queue_is_full, tasks_rate_limit
+from app.platform.task_ids import issue_task_id, was_issued
 from app.tasks.progress import request_cancel, walk
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")

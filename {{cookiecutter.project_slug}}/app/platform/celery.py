@@ -9,9 +9,9 @@ from celery.signals import worker_init, worker_ready
 from flask import Flask
 from kombu import Exchange, Queue
 
-from app.celery_redis import Messaging
 from app.config import is_sentinel
-from app.worker_shutdown import stop_softly_on_sigterm
+from app.platform.celery_redis import Messaging
+from app.platform.worker_shutdown import stop_softly_on_sigterm
 
 EMBEDDED_BROKER_URL = "filesystem://"
 # RabbitMQ: quorum queues, which keep each message on disk (and on every
@@ -44,7 +44,7 @@ def celery_init_app(app: Flask) -> Celery:
                 return self.run(*args, **kwargs)
 
     settings = celery_settings(app)
-    # Celery's messaging, minus a cost per task on Redis (app/celery_redis.py).
+    # Celery's messaging, minus a cost per task on Redis (app/platform/celery_redis.py).
     celery = Celery(app.name, task_cls=FlaskTask, amqp=Messaging)
     celery.config_from_object(settings)
     # Celery itself lets CELERY_BROKER_URL and CELERY_RESULT_BACKEND in the
@@ -77,9 +77,13 @@ def celery_settings(app: Flask) -> dict[str, Any]:
     result_backend = results_url
     # On Redis, Celery's result store minus a cost per task (same module).
     if result_backend.startswith(REDIS_SCHEMES):
-        result_backend = f"app.celery_redis:PolledRedisBackend+{result_backend}"
+        result_backend = (
+            f"app.platform.celery_redis:PolledRedisBackend+{result_backend}"
+        )
     elif is_sentinel(result_backend):
-        result_backend = f"app.celery_redis:PolledSentinelBackend+{result_backend}"
+        result_backend = (
+            f"app.platform.celery_redis:PolledSentinelBackend+{result_backend}"
+        )
     settings = {
         **app.config["CELERY"],
         "broker_url": broker_url,

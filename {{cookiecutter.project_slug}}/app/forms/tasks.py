@@ -7,8 +7,8 @@ from typing import Any
 from flask import current_app
 from werkzeug.exceptions import BadRequest
 
-from app.celery_app import AMQP_SCHEMES, REDIS_SCHEMES
 from app.config import is_sentinel
+from app.platform.celery import AMQP_SCHEMES, REDIS_SCHEMES
 
 # The longest a task may overrun its expected time before it is stopped.
 TIME_LIMIT_MARGIN = 60

@@ -33,7 +33,7 @@ BROKER_ERRORS = (
     RedisTimeoutError,
 )
 # What SQLAlchemy raises when the database is down, or a statement ran into
-# the statement or lock timeout (app/database.py), or no pooled connection
+# the statement or lock timeout (app/platform/database.py), or no pooled connection
 # was free in time.
 DATABASE_ERRORS = (sql.OperationalError, sql.InterfaceError, sql.TimeoutError)
 # Seconds a client is asked to wait before trying again after a 503.

@@ -14,10 +14,10 @@ from flask_migrate import Migrate
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 
-from app.database_deadline import connect_with_deadline
 from app.models import db
+from app.platform.database_deadline import connect_with_deadline
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 # PostgreSQL's own timeouts (milliseconds), set on every connection, from
 # the config's seconds.
@@ -45,7 +45,7 @@ def database_init_app(app: Flask) -> None:
     db.init_app(app)
     if url.get_backend_name() == "postgresql":
         # A server that has not answered within its own statement timeout
-        # will not: it is given up on (app/database_deadline.py).
+        # will not: it is given up on (app/platform/database_deadline.py).
         deadline = app.config["DATABASE_STATEMENT_TIMEOUT"]
         with app.app_context():
             event.listen(db.engine, "do_connect", connect_with_deadline(deadline))

@@ -17,9 +17,9 @@ from flask_limiter.util import get_remote_address
 from limits import parse_many
 from werkzeug.exceptions import ServiceUnavailable
 
-from app.celery_app import REDIS_SCHEMES, redis_timeouts, sentinel_kwargs
 from app.config import ConfigurationError, is_sentinel
-from app.errors import http_error
+from app.platform.celery import REDIS_SCHEMES, redis_timeouts, sentinel_kwargs
+from app.platform.errors import http_error
 
 SENTINEL_PORT = 26379
 # The variables that hold per-client limits, such as "10/minute;100/hour".
