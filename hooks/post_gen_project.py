@@ -26,6 +26,10 @@ def remove_celery_beat_files(project: Path) -> None:
     remove(project, "app/tasks/periodic.py", "tests/test_periodic.py")
 
 
+def remove_redis_sentinel_files(project: Path) -> None:
+    remove(project, "app/platform/sentinel.py", "tests/test_sentinel.py")
+
+
 def remove_flower_files(project: Path) -> None:
     remove(project, "flowerconfig.py", "tests/test_flower.py")
 
@@ -105,6 +109,8 @@ def record_template(project: Path, answers: dict) -> None:
 def main(project: Path, answers: dict) -> None:
     if not answers["use_celery_beat"]:
         remove_celery_beat_files(project)
+    if not answers["use_redis_sentinel"]:
+        remove_redis_sentinel_files(project)
     if not answers["use_flower"]:
         remove_flower_files(project)
     if not answers["use_docker"]:

@@ -3,18 +3,22 @@
 Flask's own commands (`run`, `shell`, `routes`) come with it.
 """
 
+import os
 import sys
+from pathlib import Path
 
 import click
 from email_validator import EmailNotValidError, validate_email
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import FlaskGroup
 from flask_migrate import upgrade
 
-from app import create_app
+from app import create_app, history
 from app.config import ConfigurationError
 from app.platform.devserver import run_together
 from app.tasks.email import send_test_email
+
+PROJECT_DIR = Path(__file__).resolve().parent
 
 
 def load_app() -> Flask:
@@ -74,10 +78,16 @@ CELERY_COMMAND = {
 def worker(celery_args: tuple[str, ...]) -> None:
     """Run a Celery worker; `worker --help` lists Celery's options.
 
-    The arguments go to `celery worker`, after `--loglevel INFO`.
+    It runs `celery -A celery_worker.celery worker --loglevel INFO` with the
+    arguments given, and with REMAP_SIGTERM=SIGQUIT unless it is set: SIGTERM
+    then stops the worker softly (README, "Stopping a worker").
     """
-    celery = load_app().extensions["celery"]
-    celery.worker_main(["worker", "--loglevel", "INFO", *celery_args])
+    load_app()  # a bad setting stops here, in one line
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
+    env.setdefault("REMAP_SIGTERM", "SIGQUIT")
+    command = [sys.executable, "-m", "celery", "-A", "celery_worker.celery"]
+    command += ["worker", "--loglevel", "INFO", *celery_args]
+    os.execve(sys.executable, command, env)  # noqa: S606 (our own interpreter)
 {%- if cookiecutter.use_celery_beat %}
 
 
@@ -92,6 +102,18 @@ def beat(celery_args: tuple[str, ...]) -> None:
     celery = load_app().extensions["celery"]
     celery.start(["beat", "--loglevel", "INFO", *celery_args])
 {%- endif %}
+
+
+@cli.group()
+def jobs() -> None:
+    """The job history: `jobs tidy` prunes and reconciles it."""
+
+
+@jobs.command()
+def tidy() -> None:
+    """Prune jobs older than their results; end those whose end was lost."""
+    ended, pruned = history.tidy(current_app.extensions["celery"].backend)
+    click.echo(f"{ended} jobs ended, {pruned} pruned.")
 
 
 @cli.command("send-test-email")

@@ -53,7 +53,7 @@ def create_app(
     app.register_blueprint(tasks.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)
-    # The JSON API changes nothing a cookie guards (the cookie only groups a
-    # browser's tasks for GET /tasks), so CSRF does not apply to it.
+    # The JSON API takes JSON only and refuses other sites' pages
+    # (app/platform/security.py): the forms' CSRF token is not its guard.
     csrf.exempt(tasks.bp)
     return app

@@ -5,6 +5,7 @@ answers every valid post the same way.
 """
 
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from email_validator import validate_email
 from flask import current_app
@@ -95,4 +96,19 @@ def confirm_address(token: str) -> User | None:
 
 
 def serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.secret_key, salt="confirm-email")
+    """Signs with SECRET_KEY; links signed with SECRET_KEY_FALLBACKS still verify."""
+    keys = [*current_app.config["SECRET_KEY_FALLBACKS"], current_app.secret_key]
+    return URLSafeTimedSerializer(keys, salt="confirm-email")
+
+
+def external_url(endpoint: str, **values: str) -> str:
+    """The absolute URL of `endpoint` at APP_BASE_URL, for links in mail.
+
+    Never from the request's Host header: a client may send any host, and a
+    link to it in mail would hand the token to whoever runs that host.
+    """
+    base = urlsplit(current_app.config["APP_BASE_URL"])
+    adapter = current_app.url_map.bind(
+        base.netloc, script_name=base.path or "/", url_scheme=base.scheme
+    )
+    return adapter.build(endpoint, values, force_external=True)

@@ -1,17 +1,26 @@
-"""Task history: the `jobs` rows the API writes and the workers update.
+"""Job history: a row per task started from the API, its progress and its end.
 
 The web process commits a job before it sends the task, so a worker never
-looks for a row that is not there yet. A worker's writes are single UPDATEs
-guarded by `finished_at IS NULL`, each committed by itself: a task delivered
-twice (its first worker died mid-run) still leaves one row with one final
-state, and no write leaves the row locked.
+looks for a row that is not there yet. The task class (app/platform/celery.py)
+records the end of every task started here; a long task reports its
+progress with `record_progress`. A worker's writes are guarded by
+`finished_at IS NULL`, so a task delivered twice (its first worker died)
+still leaves one row with one final state.
+
+Rows live as long as task results do (`result_expires`, a day): `tidy`
+prunes older ones and gives a row whose final write was lost (the database
+was away at the end) the state the result store has.
 """
 
 import logging
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from celery import Task, states
+from flask import current_app
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from app.models import Job, db
 from app.models.base import utcnow
@@ -21,46 +30,42 @@ logger = logging.getLogger(__name__)
 
 # GET /tasks lists a client's newest jobs, at most this many.
 MAX_LISTED = 100
+# The message header that tells the task class it runs a job.
+JOB_HEADER = "job"
 
 
-def record_new_job(job_id: str, kind: str, options: dict[str, Any], owner: str) -> None:
-    """Store a job about to be sent, and commit it before it is.
+def start_job(
+    task: Task, options: dict[str, Any], job_id: str, owner: str, **send_options: Any
+) -> None:
+    """Store the job, then send its task with `options` as keyword arguments.
 
-    This runs on every POST /tasks: one INSERT that commits itself, one
-    round trip to the database instead of three (BEGIN, INSERT, COMMIT),
-    and no object for the ORM to track, as nothing else reads it.
+    A broker that refuses the task (down, full) leaves no row behind: the
+    error goes on to the caller (a 503).
     """
-    row = {
-        "id": job_id,
-        "kind": kind,
-        "options": options,
-        "owner": owner,
-        "total": options.get("total", 0),
-    }
-    with autocommit() as connection:
-        connection.execute(insert(Job), row)
-
-
-def forget_job(job_id: str) -> None:
-    """Remove a job whose task could not be sent: it will never run."""
-    with autocommit() as connection:
-        connection.execute(delete(Job).where(Job.id == job_id))
-
-
-def autocommit() -> Connection:
-    """A connection of its own on which each statement is its own transaction.
-
-    Right for a single statement (atomic on its own), not for several that
-    must stand or fall together: those belong in `db.session`.
-    """
-    return db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    job = Job(
+        id=job_id,
+        kind=task.name.rsplit(".", 1)[-1],
+        options=options,
+        owner=owner,
+        total=options.get("total", 0),
+    )
+    db.session.add(job)
+    db.session.commit()
+    try:
+        task.apply_async(
+            kwargs=options, task_id=job_id, headers={JOB_HEADER: True}, **send_options
+        )
+    except Exception:
+        db.session.delete(job)
+        db.session.commit()
+        raise
 
 
 def jobs_of(owner: str) -> list[Job]:
-    """The jobs `owner` started, newest first."""
+    """The jobs `owner` started that have not expired, newest first."""
     query = (
         select(Job)
-        .where(Job.owner == owner)
+        .where(Job.owner == owner, Job.created_at > oldest_kept())
         .order_by(Job.created_at.desc())
         .limit(MAX_LISTED)
     )
@@ -72,30 +77,57 @@ def record_progress(job_id: str, current: int, total: int) -> None:
     write_unfinished(job_id, state=PROGRESS, current=current, total=total)
 
 
-def record_final_state(job_id: str, state: str, current: int | None = None) -> None:
-    """The task's end; only the first final state of a job is kept."""
+def record_end(job_id: str, state: str, current: int | None = None) -> None:
+    """The task's end; only the first final state of a job is kept.
+
+    A job that succeeded has done every step, unless `current` says otherwise.
+    """
     values: dict[str, Any] = {"state": state, "finished_at": utcnow()}
     if current is not None:
         values["current"] = current
+    elif state == states.SUCCESS:
+        values["current"] = Job.total
     write_unfinished(job_id, **values)
 
 
 def write_unfinished(job_id: str, **values: Any) -> None:
-    """Update the job unless it has finished, in one statement that commits itself.
+    """Update the job unless it has finished, in a session of its own.
 
-    Not UPDATE, then COMMIT: between the two the row stays locked, and a
-    worker cut off there (its host's link down) would keep it locked until
-    the server notices, hours later with TCP's defaults, while the worker
-    the task is handed to waits the lock timeout on each of its reports.
-
-    The history is a record, not the work: a database that is down or slow
-    is logged, and the task carries on (its result store has the truth).
+    Its own, so that it never commits the task's unfinished work; in
+    autocommit, so that the UPDATE commits itself: a worker cut off between
+    an UPDATE and its COMMIT would keep the row locked for the worker the
+    task is handed to. The history is a record, not the work: a database
+    that is down or slow is logged, and the task carries on.
     """
     statement = (
         update(Job).where(Job.id == job_id, Job.finished_at.is_(None)).values(**values)
     )
     try:
-        with autocommit() as connection:
-            connection.execute(statement)
+        with Session(db.engine) as session:
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            session.execute(statement)
     except SQLAlchemyError as error:
         logger.warning("Job %s not updated in the history: %r", job_id, error)
+
+
+def tidy(backend) -> tuple[int, int]:
+    """Prune expired jobs; end the unfinished ones the result store has ended.
+
+    Returns (rows ended, rows pruned).
+    """
+    ended = 0
+    unfinished = select(Job.id).where(Job.finished_at.is_(None))
+    for job_id in db.session.scalars(unfinished):
+        meta = backend.get_task_meta(job_id)
+        if meta["status"] in states.READY_STATES:
+            record_end(job_id, meta["status"])
+            ended += 1
+    pruned = db.session.execute(delete(Job).where(Job.created_at <= oldest_kept()))
+    db.session.commit()
+    return ended, pruned.rowcount
+
+
+def oldest_kept():
+    """Jobs created before this are gone from the result store: pruned."""
+    seconds = current_app.config["CELERY"]["result_expires"]
+    return utcnow() - timedelta(seconds=seconds)

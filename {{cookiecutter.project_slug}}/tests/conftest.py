@@ -77,11 +77,15 @@ def app(database_url: str) -> Flask:
 
 
 @pytest.fixture
-def postgresql(app: Flask, database_url: str) -> Iterator[None]:
-    """The app's context, for tests of what only PostgreSQL has (timeouts,
-    server-side views); skipped on SQLite."""
+def on_postgresql(database_url: str) -> None:
+    """Skips a test of what only PostgreSQL has (timeouts) on SQLite."""
     if not database_url.startswith("postgresql"):
         pytest.skip("PostgreSQL only: set TEST_DATABASE_URL to run this")
+
+
+@pytest.fixture
+def postgresql(app: Flask, on_postgresql: None) -> Iterator[None]:
+    """The app's context, on PostgreSQL (skipped on SQLite)."""
     with app.app_context():
         yield
 
@@ -117,8 +121,8 @@ def broker_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         backend_url = os.environ.get("CELERY_RESULT_BACKEND") or broker_url
         yield {"CELERY_BROKER_URL": broker_url, "CELERY_RESULT_BACKEND": backend_url}
         return
-    with private_redis_server(tmp_path_factory.mktemp("redis")) as url:
-        yield {"CELERY_BROKER_URL": url, "CELERY_RESULT_BACKEND": url}
+    with private_redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield {"CELERY_BROKER_URL": server.url, "CELERY_RESULT_BACKEND": server.url}
 
 
 @pytest.fixture(scope="session")
@@ -188,6 +192,8 @@ def worker_process(queue: str, extra_env: dict, log: Path, pool: str) -> Iterato
     """Run `celery worker` for `queue` in development mode, `extra_env` added."""
     args = ["worker", "--pool", pool, "--concurrency", "4", "-l", "INFO"]
     args += ["--queues", queue, "--hostname", f"{queue}@%h"]
+    # The tests' own tasks (tests/worker_tasks.py) beside the project's.
+    args += ["--include", "worker_tasks"]
     # A worker of its own: no other worker to sync with at start (mingle
     # waits a second for answers) or to gossip with.
     args += ["--without-mingle", "--without-gossip"]
@@ -203,7 +209,8 @@ def celery_process(
     args: list[str], extra_env: dict, log: Path, ready: str
 ) -> Iterator[None]:
     """Run `celery -A celery_worker.celery ARGS` until `ready` is in its log."""
-    env = {**os.environ, "APP_ENV": "development", "PYTHONPATH": str(PROJECT_DIR)}
+    env = {**os.environ, "APP_ENV": "development"}
+    env["PYTHONPATH"] = os.pathsep.join([str(PROJECT_DIR), str(PROJECT_DIR / "tests")])
     # SIGABRT then writes every thread's stack to the log (see below).
     env["PYTHONFAULTHANDLER"] = "1"
     env.update(extra_env)
@@ -267,34 +274,54 @@ def smtp_server(reply: str | None = None, **options: object) -> Iterator[Inbox]:
         controller.stop()
 
 
-@contextmanager
-def private_redis_server(folder: Path) -> Iterator[str]:
-    """A throwaway Redis on a free port that keeps nothing on disk.
+class RedisServer:
+    """A throwaway redis-server on a free port; `stop()` and `start()` keep it.
 
+    With `persistent`, the append-only file is on, synced on every write.
     Without redis-server the live tests are skipped, saying why, so that the
     rest still runs; under CI=true they fail instead: CI must run them all.
     """
-    executable = shutil.which("redis-server")
-    if executable is None:
-        reason = (
-            "live test: no broker. Install redis-server (apt install "
-            "redis-server, brew install redis) or set CELERY_BROKER_URL."
-        )
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(reason)
-        pytest.skip(reason)
-    port = free_port()
-    process = subprocess.Popen(
-        [executable, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-        + ["--appendonly", "no", "--dir", str(folder)],
-        stdout=subprocess.DEVNULL,
-    )
+
+    def __init__(self, folder: Path, persistent: bool = False) -> None:
+        self.executable = shutil.which("redis-server")
+        if self.executable is None:
+            reason = (
+                "live test: no broker. Install redis-server (apt install "
+                "redis-server, brew install redis) or set CELERY_BROKER_URL."
+            )
+            if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+                pytest.fail(reason)
+            pytest.skip(reason)
+        self.folder, self.persistent = folder, persistent
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "RedisServer":
+        persistence = ["--appendonly", "yes", "--appendfsync", "always"]
+        command = [self.executable, "--port", str(self.port), "--bind", "127.0.0.1"]
+        command += ["--save", "", "--dir", str(self.folder)]
+        command += persistence if self.persistent else ["--appendonly", "no"]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        wait_for(lambda: port_is_open(self.port), 10, f"redis-server on {self.port}")
+        return self
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+@contextmanager
+def private_redis_server(
+    folder: Path, persistent: bool = False
+) -> Iterator[RedisServer]:
+    """A RedisServer, running for the block."""
+    server = RedisServer(folder, persistent).start()
     try:
-        wait_for(lambda: port_is_open(port), 10, f"redis-server on port {port}")
-        yield f"redis://127.0.0.1:{port}/0"
+        yield server
     finally:
-        process.terminate()
-        process.wait(10)
+        if server.process.poll() is None:
+            server.stop()
 
 
 def free_port() -> int:

@@ -1,6 +1,7 @@
 """Settings: environment -> config classes -> app."""
 
 import os
+import ssl
 import subprocess
 import sys
 import types
@@ -16,6 +17,7 @@ from app.config import (
     StagingConfig,
     env_bool,
     env_int,
+    env_list,
 )
 from app.platform.celery import embedded_settings
 from app.platform.database import with_driver
@@ -51,6 +53,7 @@ PRODUCTION_SETTINGS = {
     "SECRET_KEY": "x" * 48,
     "CELERY_BROKER_URL": "redis://localhost",
     "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://db.example/app",
+    "APP_BASE_URL": "https://app.example.com",
 }
 
 
@@ -67,6 +70,7 @@ def configure(monkeypatch, config_class, **changes) -> None:
         ("SECRET_KEY", "SECRET_KEY"),
         ("CELERY_BROKER_URL", "CELERY_BROKER_URL"),
         ("SQLALCHEMY_DATABASE_URI", "DATABASE_URL"),
+        ("APP_BASE_URL", "APP_BASE_URL"),
     ],
 )
 def test_production_refuses_to_start_without(
@@ -82,8 +86,35 @@ def test_production_refuses_to_start_without(
 def test_production_refuses_a_weak_secret_key(monkeypatch, weak_key):
     """A short or well-known SECRET_KEY stops production at start-up."""
     configure(monkeypatch, ProductionConfig, SECRET_KEY=weak_key)
-    with pytest.raises(RuntimeError, match="SECRET_KEY is too weak"):
+    with pytest.raises(RuntimeError, match=r"^SECRET_KEY is too weak"):
         create_app("production")
+
+
+def test_production_refuses_a_weak_earlier_key(monkeypatch):
+    """A key kept to verify old signatures must be as strong as the current one."""
+    fallbacks = ["y" * 48, "dev-only-not-secret"]
+    configure(monkeypatch, ProductionConfig, SECRET_KEY_FALLBACKS=fallbacks)
+    with pytest.raises(RuntimeError, match=r"^SECRET_KEY_FALLBACKS is too weak"):
+        create_app("production")
+
+
+@pytest.mark.parametrize("config_class", [ProductionConfig, StagingConfig])
+def test_production_refuses_an_smtp_login_in_clear(monkeypatch, config_class):
+    """MAIL_USERNAME needs MAIL_USE_TLS or MAIL_USE_SSL outside development."""
+    configure(monkeypatch, config_class, MAIL_USERNAME="app", MAIL_PASSWORD="pw")
+    with pytest.raises(RuntimeError, match=r"^MAIL_USE_TLS or MAIL_USE_SSL") as error:
+        create_app(config_class.ENV_NAME)
+    assert "pw" not in str(error.value)
+    for secure in ("MAIL_USE_TLS", "MAIL_USE_SSL"):
+        monkeypatch.setattr(config_class, secure, True)
+        assert create_app(config_class.ENV_NAME)
+        monkeypatch.setattr(config_class, secure, False)
+
+
+def test_secret_key_fallbacks_are_read_comma_separated(monkeypatch):
+    """SECRET_KEY_FALLBACKS=old1,old2 gives Flask the list it takes."""
+    monkeypatch.setenv("SECRET_KEY_FALLBACKS", " old-1 ,old-2,")
+    assert env_list("SECRET_KEY_FALLBACKS") == ["old-1", "old-2"]
 
 
 def test_production_starts_when_configured(monkeypatch):
@@ -127,16 +158,13 @@ def test_development_needs_no_database_server(monkeypatch):
     assert uri.endswith("/instance/development.sqlite")
 
 
-def test_postgresql_statements_and_locks_time_out(monkeypatch):
-    """Every PostgreSQL connection carries statement, lock and idle timeouts."""
+def test_postgresql_connections_fail_fast_when_the_server_is_away(monkeypatch):
+    """Opening a connection, or waiting for a pooled one, gives up in seconds;
+    pooled connections are tested before use."""
     configure(monkeypatch, ProductionConfig)
     options = create_app("production").config["SQLALCHEMY_ENGINE_OPTIONS"]
     assert options["pool_pre_ping"] is True
-    timeouts = options["connect_args"]["options"].split()
-    assert "statement_timeout=5000" in timeouts
-    assert "lock_timeout=3000" in timeouts
-    assert "idle_in_transaction_session_timeout=60000" in timeouts
-    assert options["connect_args"]["connect_timeout"] == 3
+    assert options["pool_timeout"] == options["connect_args"]["connect_timeout"] == 3
 
 
 def test_unknown_app_env_is_refused():
@@ -212,6 +240,10 @@ def test_app_config_is_the_settings_module():
         ("CELERY_BROKER_URL", "localhost:6379"),
         ("CELERY_RESULT_BACKEND", "amqp://guest@localhost//"),
         ("CELERY_RESULT_BACKEND", "redis://localhost:63790000/0"),
+        ("APP_BASE_URL", "app.example.com"),
+{%- if not cookiecutter.use_redis_sentinel %}
+        ("CELERY_BROKER_URL", "sentinel://10.0.0.1:26379"),
+{%- endif %}
     ],
 )
 def test_a_malformed_celery_url_stops_the_app_naming_it(variable, url):
@@ -222,10 +254,29 @@ def test_a_malformed_celery_url_stops_the_app_naming_it(variable, url):
 
 
 def test_mail_has_a_queue_of_its_own(app):
-    """Mail goes to `mail`, walks to the default queue; a worker started
+    """Mail goes to `mail`, long tasks to the default queue; a worker started
     without -Q consumes both."""
     celery = app.extensions["celery"]
     route = celery.amqp.router.route
     assert route({}, "app.tasks.email.send_confirmation_email")["queue"].name == "mail"
-    assert route({}, "app.tasks.progress.walk")["queue"].name == "celery"
+    assert route({}, "app.tasks.progress.long_task")["queue"].name == "celery"
     assert set(celery.amqp.queues) == {"celery", "mail"}
+
+
+@pytest.mark.parametrize(
+    ("query", "verify_mode"),
+    [
+        ("", ssl.CERT_REQUIRED),
+        ("?ssl_cert_reqs=CERT_NONE", ssl.CERT_NONE),
+    ],
+)
+def test_a_tls_redis_checks_certificates_unless_told_not_to(query, verify_mode):
+    """A bare rediss:// URL verifies the server, for queue and results alike."""
+    url = f"rediss://localhost:6380/0{query}"
+    app = create_app(
+        "testing", {"CELERY_BROKER_URL": url, "CELERY_RESULT_BACKEND": url}
+    )
+    celery = app.extensions["celery"]
+    with celery.connection_for_write() as connection:
+        assert connection.ssl["ssl_cert_reqs"] == verify_mode
+    assert celery.backend.connparams["ssl_cert_reqs"] == verify_mode

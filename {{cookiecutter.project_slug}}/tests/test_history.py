@@ -11,7 +11,7 @@ from sqlalchemy import event, text
 from test_tasks_api import poll
 
 from app import create_app
-from app.history import record_final_state, record_progress
+from app.history import record_end, record_progress
 from app.models import Job, db
 
 
@@ -54,7 +54,7 @@ def test_the_row_is_committed_before_the_task_is_sent(app, client, rows_at_publi
     task_id = client.post("/tasks", json={"total": 3}).get_json()["id"]
     assert rows_at_publish == [1]
     row = job(app, task_id)
-    assert (row.kind, row.state, row.total) == ("walk", "PENDING", 3)
+    assert (row.kind, row.state, row.total) == ("long_task", "PENDING", 3)
     assert row.options == {"total": 3, "delay": 0.5}
 
 
@@ -169,11 +169,11 @@ def test_a_job_keeps_its_first_final_state(app, client):
     task_id = client.post("/tasks").get_json()["id"]
     with app.app_context():
         record_progress(task_id, 3, 10)
-        record_final_state(task_id, states.SUCCESS, 10)
+        record_end(task_id, states.SUCCESS)
         finished_at = db.session.get(Job, task_id).finished_at
         # A second delivery of the same task walks again from the start.
         record_progress(task_id, 1, 10)
-        record_final_state(task_id, states.FAILURE)
+        record_end(task_id, states.FAILURE)
     row = job(app, task_id)
     assert (row.state, row.current) == ("SUCCESS", 10)
     assert row.finished_at == finished_at

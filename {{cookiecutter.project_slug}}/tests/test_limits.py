@@ -84,13 +84,9 @@ def test_a_full_queue_is_a_503_with_retry_after(database_url):
 
 def app_on_broker(database_url: str, broker_url: str, visibility_timeout: int):
     """The testing app as if its broker were `broker_url` (nothing is sent)."""
-    transport = {
-        **BaseConfig.CELERY["broker_transport_options"],
-        "visibility_timeout": visibility_timeout,
-    }
     settings = {
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "CELERY": {**BaseConfig.CELERY, "broker_transport_options": transport},
+        "CELERY_VISIBILITY_TIMEOUT": visibility_timeout,
     }
     app = create_app("testing", settings)
     app.config["CELERY_BROKER_URL"] = broker_url
@@ -125,7 +121,7 @@ def test_work_must_end_before_the_broker_would_hand_it_out_again(
             assert expected < soft < hard < limit
 
 
-def test_a_walk_too_long_for_the_broker_is_a_400_naming_the_fields(database_url):
+def test_a_task_too_long_for_the_broker_is_a_400_naming_the_fields(database_url):
     """Through the API: the answer names total and delay."""
     app = app_on_broker(database_url, "redis://localhost:6379/0", 30)
     response = app.test_client().post("/tasks", json={"total": 100, "delay": 0.5})

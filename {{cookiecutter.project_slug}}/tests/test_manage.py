@@ -1,6 +1,11 @@
 """The command line: python manage.py ..."""
 
+import os
+import subprocess
+import sys
+
 import click
+from conftest import PROJECT_DIR
 from flask.cli import ScriptInfo
 
 from manage import cli
@@ -14,6 +19,7 @@ COMMANDS = {
     "worker",
     "db",
     "send-test-email",
+    "jobs",
     # Flask-Limiter's own: `limiter limits` lists the rate limits in force.
     "limiter",
 {%- if cookiecutter.use_celery_beat %}
@@ -49,12 +55,27 @@ def test_help_lists_every_command(runner):
     assert {line.split()[0] for line in listing if line[2:3].strip()} == COMMANDS
 
 
-def test_worker_help_shows_celerys_options(runner):
+def test_worker_help_shows_celerys_options():
     """`worker --help` is Celery's own help; it starts no worker."""
-    result = runner.invoke(cli, ["worker", "--help"])
-    assert result.exit_code == 0, result.output
+    result = subprocess.run(
+        [sys.executable, "manage.py", "worker", "--help"],
+        cwd=PROJECT_DIR,
+        env={**os.environ, "APP_ENV": "testing"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
     for option in ("--concurrency", "--pool", "--queues", "--loglevel"):
-        assert option in result.output
+        assert option in result.stdout
+
+
+def test_jobs_tidy_prunes_the_history(runner):
+    """`jobs tidy` reports what it ended and pruned."""
+    result = runner.invoke(cli, ["jobs", "tidy"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "0 jobs ended, 0 pruned.\n"
 {%- if cookiecutter.use_celery_beat %}
 
 

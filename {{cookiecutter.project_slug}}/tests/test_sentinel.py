@@ -9,13 +9,9 @@ import pytest
 from limits.storage import storage_from_string
 
 from app import create_app
-from app.config import BaseConfig, ConfigurationError
-from app.platform.celery_redis import (
-    PolledSentinelBackend,
-    SentinelChannel,
-    SentinelTransport,
-)
-from app.platform.limits import sentinel_storage
+from app.config import ConfigurationError
+from app.platform.redis_channel_close import SentinelChannel, SentinelTransport
+from app.platform.sentinel import rate_limit_storage
 
 SENTINELS = "sentinel://10.0.0.1:26379;sentinel://10.0.0.2:26380"
 
@@ -67,14 +63,13 @@ def test_redis_urls_need_no_masters_name():
     assert "master_name" not in conf.result_backend_transport_options
 
 
-def test_sentinel_gets_the_projects_transport_and_result_store():
-    """The Redis changes of app/platform/celery_redis.py apply through Sentinel too."""
+def test_sentinel_gets_the_redis_restart_workaround():
+    """app/platform/redis_channel_close.py applies through Sentinel too."""
     celery = sentinel_app().extensions["celery"]
-    with celery.connection_for_write() as connection:
+    with celery.connection_for_read() as connection:
         assert connection.get_transport_cls() is SentinelTransport
         assert SentinelTransport.Channel is SentinelChannel
         assert connection.as_uri().startswith("sentinel://")
-    assert isinstance(celery.backend, PolledSentinelBackend)
 
 
 def test_rate_limits_are_counted_on_the_master():
@@ -89,10 +84,10 @@ def test_rate_limits_are_counted_on_the_master():
 
 def test_the_masters_credentials_and_database_go_to_the_master_only():
     """The first URL's password and database are the master's, as for Celery."""
-    uri, options = sentinel_storage(
+    uri, options = rate_limit_storage(
         "sentinel://:s3cret@10.0.0.1:26379/2;sentinel://[::1]",
         "mymaster",
-        BaseConfig.CELERY,
+        {"socket_timeout": 2, "socket_connect_timeout": 2},
     )
     assert uri == "redis+sentinel://10.0.0.1:26379,[::1]:26379/mymaster"
     sentinel = storage_from_string(uri, **options).sentinel

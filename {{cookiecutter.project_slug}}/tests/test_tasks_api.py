@@ -9,7 +9,7 @@ from conftest import make_current
 
 from app import create_app
 from app.config import BaseConfig
-from app.tasks.progress import walk
+from app.tasks.progress import long_task
 
 
 def test_start_answers_202_with_where_to_follow(client):
@@ -83,7 +83,7 @@ def test_status_of_a_queued_task(client):
 def test_failure_shows_no_exception_text(client):
     """A failed task's answer says it failed, and nothing of the exception."""
     task_id = client.post("/tasks").get_json()["id"]
-    walk.backend.mark_as_failure(task_id, ValueError("secret detail"))
+    long_task.backend.mark_as_failure(task_id, ValueError("secret detail"))
     body = client.get(f"/tasks/{task_id}").get_json()
     assert body["state"] == "FAILURE"
     assert body["error"] == "The task failed."

@@ -1,4 +1,4 @@
-"""The options of a walk, read from a POST body, and the time it may take."""
+"""The body of POST /tasks: a long task's options, and the time it may take."""
 
 import json
 from dataclasses import dataclass
@@ -7,8 +7,7 @@ from typing import Any
 from flask import current_app
 from werkzeug.exceptions import BadRequest
 
-from app.config import is_sentinel
-from app.platform.celery import AMQP_SCHEMES, REDIS_SCHEMES
+from app.platform.celery import redelivery_limit
 
 # The longest a task may overrun its expected time before it is stopped.
 TIME_LIMIT_MARGIN = 60
@@ -70,7 +69,7 @@ def time_limits(expected_seconds: float) -> tuple[float, float]:
     """
     soft = expected_seconds + TIME_LIMIT_MARGIN
     hard = expected_seconds + 2 * TIME_LIMIT_MARGIN
-    limit = redelivery_limit()
+    limit = redelivery_limit(current_app.config)
     if limit is not None:
         hard = min(hard, limit - 1)
         soft = min(soft, hard - 1)
@@ -80,15 +79,3 @@ def time_limits(expected_seconds: float) -> tuple[float, float]:
                 "work would outlive the broker's redelivery limit and run twice."
             )
     return soft, hard
-
-
-def redelivery_limit() -> float | None:
-    """Seconds a task may hold its message before the broker gives it to
-    another worker: Redis's visibility timeout, RabbitMQ's consumer timeout."""
-    broker_url = current_app.config["CELERY_BROKER_URL"]
-    if broker_url.startswith(REDIS_SCHEMES) or is_sentinel(broker_url):
-        options = current_app.config["CELERY"]["broker_transport_options"]
-        return options["visibility_timeout"]
-    if broker_url.startswith(AMQP_SCHEMES):
-        return current_app.config["RABBITMQ_CONSUMER_TIMEOUT"]
-    return None

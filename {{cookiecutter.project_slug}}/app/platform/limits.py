@@ -6,24 +6,24 @@ Back-pressure is ours: when more tasks wait in the queue than
 `TASK_QUEUE_LIMIT`, `POST /tasks` answers 503 instead of queueing more.
 """
 
+import functools
+import logging
 import time
-from typing import Any
-from urllib.parse import SplitResult, unquote, urlsplit
 
 from celery import Celery
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
-from limits import parse_many
 from werkzeug.exceptions import ServiceUnavailable
 
-from app.config import ConfigurationError, is_sentinel
-from app.platform.celery import REDIS_SCHEMES, redis_timeouts, sentinel_kwargs
+from app.platform.celery import REDIS_SCHEMES, redis_timeouts
 from app.platform.errors import http_error
+{%- if cookiecutter.use_redis_sentinel %}
+from app.platform.sentinel import is_sentinel, rate_limit_storage
+{%- endif %}
 
-SENTINEL_PORT = 26379
-# The variables that hold per-client limits, such as "10/minute;100/hour".
-RATE_LIMIT_SETTINGS = ("TASKS_RATE_LIMIT", "REGISTER_RATE_LIMIT")
+logger = logging.getLogger(__name__)
+
 # Seconds a queue length is trusted before it is read again: one broker
 # round trip per second and web process, not one per request.
 QUEUE_LENGTH_MAX_AGE = 1.0
@@ -36,73 +36,47 @@ limiter = Limiter(key_func=get_remote_address)
 
 
 def limits_init_app(app: Flask) -> None:
-    """Check the limits, and count them in the results' Redis if there is one."""
-    for name in RATE_LIMIT_SETTINGS:
-        try:
-            parse_many(app.config[name])
-        except ValueError:
-            raise ConfigurationError(
-                f"{name}={app.config[name]!r} is not a rate limit such as "
-                "'10/minute' or '10/minute;100/hour'."
-            ) from None
+    """Count the limits in the results' Redis if there is one."""
     results = app.config["CELERY_RESULT_BACKEND"] or app.config["CELERY_BROKER_URL"]
     # Calls to the store give up as Celery's calls to Redis do.
-    celery_settings = app.config["CELERY"]
+    timeouts = redis_timeouts(app.extensions["celery"].conf)
     if results.startswith(REDIS_SCHEMES):
         app.config.setdefault("RATELIMIT_STORAGE_URI", results)
-        app.config.setdefault(
-            "RATELIMIT_STORAGE_OPTIONS", redis_timeouts(celery_settings)
-        )
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", timeouts)
+{%- if cookiecutter.use_redis_sentinel %}
     elif is_sentinel(results):
-        uri, options = sentinel_storage(
-            results, app.config["CELERY_SENTINEL_MASTER"], celery_settings
+        uri, options = rate_limit_storage(
+            results, app.config["CELERY_SENTINEL_MASTER"], timeouts
         )
         app.config.setdefault("RATELIMIT_STORAGE_URI", uri)
         app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", options)
+{%- endif %}
     else:  # each process counts for itself
         app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
     limiter.init_app(app)
     app.register_error_handler(RateLimitExceeded, too_many_requests)
     app.extensions["queue_gauge"] = QueueGauge()
+    if not app.config["FORWARDED_PROXIES"]:
+        app.before_request(warn_of_an_unknown_proxy)
 
 
-def sentinel_storage(
-    url: str, master: str, celery_settings: dict[str, Any]
-) -> tuple[str, dict[str, Any]]:
-    """The `limits` library's URI and options for Celery's `sentinel://` URL.
+def warn_of_an_unknown_proxy() -> None:
+    """Say once per process that a proxy's clients share one rate limit.
 
-    Celery lists the Sentinels as `sentinel://h1:p1;sentinel://h2:p2`, the
-    master's credentials and database in the first; `limits` wants
-    `redis+sentinel://h1:p1,h2:p2/MASTER`. As kombu and Celery do, it asks
-    the Sentinels without the master's credentials (limits would send them
-    to both), and it reads the counts where it writes them: on the master.
+    With FORWARDED_PROXIES=0 the client is the address that connected: behind
+    a proxy, that is the proxy's, and every user counts against one limit.
     """
-    parts = [urlsplit(part) for part in url.split(";")]
-    hosts = ",".join(sentinel_address(part) for part in parts)
-    first = parts[0]
-    options: dict[str, Any] = {
-        **redis_timeouts(celery_settings),
-        "sentinel_kwargs": {
-            **sentinel_kwargs(celery_settings),
-            "username": None,
-            "password": None,
-        },
-        "use_replicas": False,
-        "db": int(first.path.strip("/") or 0),
-    }
-    if first.username:
-        options["username"] = unquote(first.username)
-    if first.password:
-        options["password"] = unquote(first.password)
-    return f"redis+sentinel://{hosts}/{master}", options
+    if "X-Forwarded-For" in request.headers:
+        warn_once_of_a_proxy()
 
 
-def sentinel_address(url: SplitResult) -> str:
-    """`host:port` of one Sentinel; an IPv6 address in brackets."""
-    host = url.hostname or "localhost"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{host}:{url.port or SENTINEL_PORT}"
+@functools.cache
+def warn_once_of_a_proxy() -> None:
+    logger.warning(
+        "Requests arrive with X-Forwarded-For while FORWARDED_PROXIES=0: rate "
+        "limits count the proxy, not its clients. Set FORWARDED_PROXIES to the "
+        "number of proxies in front of the app."
+    )
 
 
 def tasks_rate_limit() -> str:

@@ -13,6 +13,9 @@ from flask import current_app
 
 logger = logging.getLogger(__name__)
 
+# Seconds to wait for the mail server before trying again later.
+SMTP_TIMEOUT = 10
+
 
 class TemporaryMailError(Exception):
     """The server could not take the message now; a later try may succeed."""
@@ -65,7 +68,7 @@ def smtp_connection() -> smtplib.SMTP:
     """An open, logged-in connection to `MAIL_SERVER`."""
     settings = current_app.config
     host, port = settings["MAIL_SERVER"], settings["MAIL_PORT"]
-    timeout = settings["MAIL_TIMEOUT"]
+    timeout = SMTP_TIMEOUT
     if settings["MAIL_USE_SSL"]:
         context = ssl.create_default_context()
         smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)

@@ -1,12 +1,16 @@
-"""Task ids that prove this app issued them.
+"""Task ids that prove this app issued them, and to whom.
 
 Celery answers PENDING for any id it has never seen, so the status endpoint
-cannot tell a queued task from a made-up id. Each id we issue is a random
-UUID signed with `SECRET_KEY` and stamped with its time of issue: any web
-process can check it without shared state, and it stops being valid when
-the task's result expires.
+cannot tell a queued task from a made-up one. Each id issued here is a
+random UUID and a tag of its owner (a hash: the id does not show who),
+signed with `SECRET_KEY` and stamped with its time of issue. Any web
+process checks an id without shared state or a database read; an id stops
+being valid when the task's result expires; ids signed with a key of
+`SECRET_KEY_FALLBACKS` still verify.
 """
 
+import base64
+import hashlib
 import uuid
 from functools import lru_cache
 
@@ -14,28 +18,34 @@ from flask import current_app
 from itsdangerous import BadSignature, TimestampSigner
 
 
-def issue_task_id() -> str:
-    """A new, unguessable task id that `was_issued` will accept."""
-    return signer().sign(uuid.uuid4().hex).decode()
+def issue_task_id(owner: str) -> str:
+    """A new, unguessable task id belonging to `owner`."""
+    return signer().sign(f"{uuid.uuid4().hex}.{owner_tag(owner)}").decode()
 
 
-def was_issued(task_id: str) -> bool:
-    """True if this app issued `task_id` and its result has not expired."""
-    # Read from the Flask config: Celery's own settings lookup is slower, and
-    # a status poll runs this on every request.
+def owner_tag_of(task_id: str) -> str | None:
+    """The owner's tag in an id this app issued and that has not expired."""
+    # Read from the Flask config: a status poll runs this on every request.
     max_age = current_app.config["CELERY"]["result_expires"]
     try:
-        signer().unsign(task_id, max_age=max_age)
+        value = signer().unsign(task_id, max_age=max_age).decode()
     except BadSignature:
-        return False
-    return True
+        return None
+    return value.partition(".")[2]
+
+
+def owner_tag(owner: str) -> str:
+    """A short, URL-safe digest of `owner` (a client's or an account's key)."""
+    digest = hashlib.blake2s(owner.encode(), digest_size=8).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def signer() -> TimestampSigner:
-    return signer_for(current_app.config["SECRET_KEY"])
+    config = current_app.config
+    return signer_for(config["SECRET_KEY"], tuple(config["SECRET_KEY_FALLBACKS"]))
 
 
 @lru_cache(maxsize=4)
-def signer_for(secret_key: str) -> TimestampSigner:
-    """One signer per key, built once: a status poll checks an id each time."""
-    return TimestampSigner(secret_key, salt="task-id")
+def signer_for(secret_key: str, fallbacks: tuple[str, ...]) -> TimestampSigner:
+    """One signer per set of keys, built once; it signs with `secret_key`."""
+    return TimestampSigner([*fallbacks, secret_key], salt="task-id")

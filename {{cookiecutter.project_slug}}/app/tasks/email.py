@@ -23,6 +23,8 @@ MAIL_TASK_OPTIONS = {
     # losing the mail instead would be worse.
     "acks_late": True,
     "reject_on_worker_lost": True,
+    # Nobody reads a mail's result: storing none saves four Redis commands.
+    "ignore_result": True,
 }
 
 

@@ -6,6 +6,7 @@ from app.accounts import (
     claim_confirmation,
     confirm_address,
     confirmation_token,
+    external_url,
     normalise_email,
     release_confirmation,
 )
@@ -31,9 +32,7 @@ def register():
         return render_template("account/register.html", form=form), status
     user = claim_confirmation(normalise_email(form.email.data))
     if user is not None:
-        link = url_for(
-            "account.confirm", token=confirmation_token(user), _external=True
-        )
+        link = external_url("account.confirm", token=confirmation_token(user))
         try:
             send_confirmation_email.delay(user.id, link)
         except BROKER_ERRORS:

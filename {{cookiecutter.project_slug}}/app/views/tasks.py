@@ -1,20 +1,27 @@
-"""The task API: start a task, list and follow your tasks, cancel one."""
+"""The task API: start a task, list and follow your tasks, cancel one.
+
+A task belongs to the client that started it (its session cookie): another
+client gets 404 for it, as for an id that was never issued.
+"""
 
 import secrets
 from typing import Any
 
 from celery import states
 from flask import Blueprint, abort, current_app, jsonify, request, session, url_for
+from werkzeug.exceptions import UnsupportedMediaType
 
 from app.forms.tasks import parse_options, time_limits
-from app.history import forget_job, jobs_of, record_new_job
+from app.history import jobs_of, start_job
 from app.models.base import as_utc
-from app.platform.errors import BROKER_ERRORS
 from app.platform.limits import limiter, refuse_when_queue_is_full, tasks_rate_limit
-from app.platform.task_ids import issue_task_id, was_issued
-from app.tasks.progress import request_cancel, walk
+from app.platform.security import refuse_cross_site
+from app.platform.task_ids import issue_task_id, owner_tag, owner_tag_of
+from app.tasks.progress import long_task, request_cancel
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
+# A page of another site must not start or cancel tasks in a user's name.
+bp.before_request(refuse_cross_site)
 
 
 @bp.post("")
@@ -22,24 +29,25 @@ bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 def start():
     """Start a task: 202 with its id and where to follow it.
 
-    429 past the client's rate limit, 503 while the queue is full.
+    415 for a body that is not JSON, 429 past the client's rate limit, 503
+    while the queue is full.
     """
-    options = parse_options(request.get_data())
+    body = request.get_data()
+    if body and not request.is_json:
+        raise UnsupportedMediaType("The body must be sent as application/json.")
+    options = parse_options(body)
     soft_time_limit, time_limit = time_limits(options["total"] * options["delay"])
     refuse_when_queue_is_full()
-    task_id = issue_task_id()
-    # Committed before the task is sent, so the worker finds its row.
-    record_new_job(task_id, "walk", options, owner=client_id())
-    try:
-        walk.apply_async(
-            kwargs=options,
-            task_id=task_id,
-            soft_time_limit=soft_time_limit,
-            time_limit=time_limit,
-        )
-    except BROKER_ERRORS:
-        forget_job(task_id)
-        raise
+    owner = client_key()
+    task_id = issue_task_id(owner)
+    start_job(
+        long_task,
+        options,
+        job_id=task_id,
+        owner=owner,
+        soft_time_limit=soft_time_limit,
+        time_limit=time_limit,
+    )
     status_url = url_for("tasks.status", task_id=task_id)
     body = {"id": task_id, "state": states.PENDING, "status_url": status_url}
     return jsonify(body), 202, {"Location": status_url}
@@ -47,7 +55,7 @@ def start():
 
 @bp.get("")
 def history():
-    """The tasks this client started (by its session cookie), newest first."""
+    """The tasks this client started, newest first."""
     return jsonify(
         tasks=[
             {
@@ -58,17 +66,17 @@ def history():
                 "status_url": url_for("tasks.status", task_id=job.id),
                 "created_at": as_utc(job.created_at).isoformat(),
             }
-            for job in jobs_of(client_id())
+            for job in jobs_of(client_key())
         ]
     )
 
 
 @bp.get("/<task_id>")
 def status(task_id: str):
-    """The task's state and progress; 404 for an id this app never issued."""
-    require_issued(task_id)
+    """The task's state and progress; 404 unless this client started it."""
+    require_own(task_id)
     # One read of the result store, so state and progress always agree.
-    meta = walk.backend.get_task_meta(task_id)
+    meta = long_task.backend.get_task_meta(task_id)
     state, info = meta["status"], meta["result"]
     progress = info if isinstance(info, dict) else {}
     return jsonify(
@@ -84,21 +92,23 @@ def status(task_id: str):
 @bp.delete("/<task_id>")
 def cancel(task_id: str):
     """Ask the task to stop; its state becomes REVOKED."""
-    require_issued(task_id)
+    require_own(task_id)
     request_cancel(task_id)
     status_url = url_for("tasks.status", task_id=task_id)
     return jsonify(id=task_id, status_url=status_url), 202
 
 
-def client_id() -> str:
-    """This client's id, kept in its session cookie (set on first use)."""
+def client_key() -> str:
+    """This client's key, kept in its session cookie (set on first use)."""
     if "client_id" not in session:
         session["client_id"] = secrets.token_urlsafe(16)
-    return session["client_id"]
+    return f"client:{session['client_id']}"
 
 
-def require_issued(task_id: str) -> None:
-    if not was_issued(task_id):
+def require_own(task_id: str) -> None:
+    """404, the same answer as for a made-up id, unless this client owns it."""
+    tag = owner_tag_of(task_id)
+    if tag is None or "client_id" not in session or tag != owner_tag(client_key()):
         abort(404, description=f"No task with id {task_id!r}.")
 
 
