@@ -2,7 +2,7 @@
 
 POST /tasks inserts one row into `bare_jobs` (a copy of the baked project's
 `jobs` table: same columns, keys and index) and commits it, then publishes
-the message the baked app publishes for a default walk (its options as
+the message the baked app publishes for a default long task (its options as
 keyword arguments, its soft and hard time limits); GET /tasks/<id> reads one
 result. No validation, no signed ids, no sessions, no ORM, no error
 handling: the least a view can do.
@@ -33,7 +33,7 @@ INSERT = (
     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
 )
 OPTIONS = {"total": 10, "delay": 0.5}
-# The baked app's limits for that walk: its 5 s plus one and two margins of
+# The baked app's limits for that long task: its 5 s plus one and two margins of
 # 60 s (app/forms/tasks.py); bench.py checks that both messages agree.
 SOFT_TIME_LIMIT, TIME_LIMIT = 65.0, 125.0
 

@@ -1,23 +1,27 @@
 """A second yardstick: bare Flask doing the baked app's per-request duties by hand.
 
 `bare_web.py` does the SQL and Redis work of the task API and nothing else.
-The baked app also keeps promises on every `POST /tasks`: a per-client rate
-limit counted in Redis, a database connection checked before use, a
-session cookie naming the task's owner, a signed task id, the body's
-options read, and security headers on every answer. This app does the same
-work in the fewest lines, with the same libraries underneath (`limits`'
-fixed window in the same Redis, psycopg, itsdangerous, Flask's session),
-but none of the extensions that organise it. Template / this app is the
-price of the project's structure; this app / bare is the price of the
-promises.
+The baked app also keeps promises on every `POST /tasks`: a body declared
+as JSON, a request from the app's own site, a per-client rate limit counted
+in Redis, a database connection checked before use, a session cookie naming
+the task's owner, a signed task id that names its owner (checked again on
+every poll), the body's options read, and security headers on every
+answer. This app does the same work in the fewest lines, with the same
+libraries underneath (`limits`' fixed window in the same Redis, psycopg,
+itsdangerous, Flask's session), but none of the extensions that organise
+it. Template / this app is the price of the project's structure; this app /
+bare is the price of the promises.
 """
 
+import base64
+import hashlib
 import json
 import os
 import uuid
 from datetime import datetime, timezone
 from functools import cache
 from secrets import token_urlsafe
+from urllib.parse import urlsplit
 
 import psycopg
 from bare_web import INSERT, OPTIONS, SOFT_TIME_LIMIT, TIME_LIMIT, celery, database_url
@@ -63,21 +67,40 @@ def add_security_headers(response: Response) -> Response:
     return response
 
 
+def owner_tag(client_id: str) -> str:
+    digest = hashlib.blake2s(f"client:{client_id}".encode(), digest_size=8).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def refuse_cross_site() -> None:
+    """The baked app's check: another site's page may not start tasks."""
+    origin = request.headers.get("Origin")
+    if request.headers.get("Sec-Fetch-Site") == "cross-site" or (
+        origin is not None and urlsplit(origin).netloc != request.host
+    ):
+        abort(403)
+
+
 @app.post("/tasks")
 def start():
+    refuse_cross_site()
+    body = request.get_data()
+    if body and not request.is_json:
+        abort(415)
     if not rate_limiter.hit(TASKS_RATE_LIMIT, "tasks", request.remote_addr or ""):
         abort(429)
-    options = {**OPTIONS, **json.loads(request.get_data() or b"{}")}
-    task_id = signer.sign(uuid.uuid4().hex).decode()
+    options = {**OPTIONS, **json.loads(body or b"{}")}
     if "client_id" not in session:
         session["client_id"] = token_urlsafe(16)
+    task_id = signer.sign(f"{uuid.uuid4().hex}.{owner_tag(session['client_id'])}")
+    task_id = task_id.decode()
     connection = database()
     connection.execute("SELECT 1")  # what SQLAlchemy's pre-ping sends
     connection.execute(
         INSERT,
         (
             task_id,
-            "walk",
+            "long task",
             Json(options),
             session["client_id"],
             "PENDING",
@@ -101,8 +124,10 @@ def start():
 @app.get("/tasks/<task_id>")
 def status(task_id: str):
     try:
-        signer.unsign(task_id, max_age=ID_MAX_AGE)
+        tag = signer.unsign(task_id, max_age=ID_MAX_AGE).decode().partition(".")[2]
     except BadSignature:
+        abort(404)
+    if "client_id" not in session or tag != owner_tag(session["client_id"]):
         abort(404)
     meta = celery.backend.get_task_meta(task_id)
     return jsonify(id=task_id, state=meta["status"])

@@ -18,13 +18,20 @@ wrk.headers["Content-Type"] = "application/json"
 UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(method: str, url: str, connections: int, seconds: int) -> dict:
-    """Requests per second, p50/p99 latency (ms) and failed answers."""
+def wrk(
+    method: str, url: str, connections: int, seconds: int, cookie: str = ""
+) -> dict:
+    """Requests per second, p50/p99 latency (ms) and failed answers.
+
+    `cookie` goes with every request (a browser's session: its own tasks).
+    """
     executable = shutil.which("wrk")
     if executable is None:
         raise SystemExit("The web benchmark needs wrk: apt-get install -y wrk")
     command = [executable, "--latency", "-t", "1", "-c", str(connections)]
     command += ["-d", f"{seconds}s", "--timeout", "10s"]
+    if cookie:
+        command += ["-H", f"Cookie: {cookie}"]
     with tempfile.TemporaryDirectory() as scratch:
         if method == "POST":
             script = Path(scratch) / "post.lua"

@@ -17,9 +17,9 @@ def noop() -> None:
     """Nothing: what is measured is the machinery around it."""
 
 
-@celery.task(name="bench.quiet_walk")
-def quiet_walk(total: int, delay: float) -> dict[str, int]:
-    """The demo walk's loop without progress reports or cancel checks."""
+@celery.task(name="bench.quiet_long_task")
+def quiet_long_task(total: int, delay: float) -> dict[str, int]:
+    """The demo long task's loop without progress reports or cancel checks."""
     for _ in range(total):
         time.sleep(delay)
     return {"current": total, "total": total}

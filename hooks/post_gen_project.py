@@ -31,7 +31,12 @@ def remove_redis_sentinel_files(project: Path) -> None:
 
 
 def remove_flower_files(project: Path) -> None:
-    remove(project, "flowerconfig.py", "tests/test_flower.py")
+    remove(
+        project,
+        "flowerconfig.py",
+        "app/platform/flower_metrics_login.py",
+        "tests/test_flower.py",
+    )
 
 
 def remove_docker_files(project: Path) -> None:
@@ -42,10 +47,11 @@ def remove_github_ci_files(project: Path) -> None:
     remove(project, ".github")
 
 
-def write_env_file(project: Path, compose: bool) -> None:
+def write_env_file(project: Path, compose: bool, flower: bool) -> None:
     """A local `.env` with fresh secrets; .gitignore keeps it out of git.
 
-    With `compose`, it also holds the password of compose.yaml's PostgreSQL.
+    With `compose`, it also holds the password of compose.yaml's PostgreSQL;
+    with `flower`, a login for Flower, which asks for one outside development.
     """
     lines = [
         "# Local settings of this checkout; not committed (see .gitignore).",
@@ -54,6 +60,8 @@ def write_env_file(project: Path, compose: bool) -> None:
     ]
     if compose:
         lines.append(f"POSTGRES_PASSWORD={secrets.token_urlsafe(24)}")
+    if flower:
+        lines.append(f"FLOWER_BASIC_AUTH=admin:{secrets.token_urlsafe(24)}")
     env_file = project / ".env"
     env_file.write_text("\n".join(lines) + "\n")
     env_file.chmod(0o600)
@@ -117,7 +125,7 @@ def main(project: Path, answers: dict) -> None:
         remove_docker_files(project)
     if answers["ci"] != "github":
         remove_github_ci_files(project)
-    write_env_file(project, compose=answers["use_docker"])
+    write_env_file(project, compose=answers["use_docker"], flower=answers["use_flower"])
     record_answers(project, answers)
     record_template(project, answers)
 

@@ -309,11 +309,11 @@ class ClusterStack(Stack):
 
     def start_web_on(self, host: Host, port: int = 8000) -> ManagedProcess:
         """gunicorn on `host`'s address; tests reach it over the bridge."""
+        self.base_url = f"http://{host.address}:{port}"
         command = [str(self.venv.bin("gunicorn")), "--bind", f"{host.address}:{port}"]
         command += ["--workers", "2", "--timeout", "30", "wsgi:app"]
-        process = self.start_on(host, "web", command)
+        process = self.start_on(host, "web", command, APP_BASE_URL=self.base_url)
         wait_for_port(host.address, port, timeout=60)
-        self.base_url = f"http://{host.address}:{port}"
         return process
 
     def start_on(

@@ -13,6 +13,7 @@ import uuid
 import requests
 from aiosmtpd.controller import Controller
 from stack import Stack
+from support import browser
 
 
 class SMTPServer:
@@ -65,7 +66,7 @@ def register(
     stack: Stack, address: str, client: requests.Session | None = None
 ) -> requests.Response:
     """Post the registration form as a browser would, CSRF token included."""
-    session = client or requests.Session()
+    session = client or browser()
     page = session.get(stack.url("/account/register"), timeout=15).text
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)[1]
     return session.post(

@@ -12,6 +12,7 @@ from pathlib import Path
 import requests
 from support import (
     ManagedProcess,
+    client_of,
     free_port,
     run_project,
     wait_for_port,
@@ -57,11 +58,13 @@ class Stack:
     def start_web(self, workers: int = 2) -> ManagedProcess:
         """Start gunicorn on a free port and wait until it answers."""
         port = free_port()
+        self.base_url = f"http://127.0.0.1:{port}"
+        # Links in mail point at the address users reach: this one.
+        self.env["APP_BASE_URL"] = self.base_url
         command = [str(self.venv.bin("gunicorn")), "--bind", f"127.0.0.1:{port}"]
         command += ["--workers", str(workers), "--timeout", "30", "wsgi:app"]
         process = self.start("web", command)
         wait_for_port("127.0.0.1", port, timeout=60)
-        self.base_url = f"http://127.0.0.1:{port}"
         return process
 
     def start(self, name: str, command: list[str]) -> ManagedProcess:
@@ -88,8 +91,9 @@ class Stack:
         )
 
 
-def start_task(stack: Stack, client=requests, **body) -> str:
-    """POST /tasks (from `client`, a requests session or module); the task's id."""
+def start_task(stack: Stack, client: requests.Session | None = None, **body) -> str:
+    """POST /tasks from `client` (default: the test process's browser); the id."""
+    client = client or client_of(stack.base_url)
     response = client.post(stack.url("/tasks"), json=body, timeout=15)
     assert response.status_code == 202, response.text
     return response.json()["id"]
@@ -101,16 +105,19 @@ def poll_task(
     logs: Callable[[], str],
     timeout: float = 60,
     outage: bool = False,
+    client: requests.Session | None = None,
 ) -> list[dict]:
-    """GET a task's status at `url` until its state is in `until`.
+    """GET a task's status at `url` (as `client`, by default the test
+    process's browser) until its state is in `until`.
 
     Returns every answer seen; on time-out the failure shows `logs()`. With
     `outage`, a 503 (the store on its way back) counts as "not yet".
     """
     seen: list[dict] = []
+    client = client or client_of(url)
 
     def reached() -> bool:
-        response = requests.get(url, timeout=10)
+        response = client.get(url, timeout=10)
         if outage and response.status_code == 503:
             return False
         assert response.status_code == 200, response.text

@@ -13,9 +13,12 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
+import requests
 from cookiecutter.main import cookiecutter
 from filelock import FileLock
 
@@ -29,6 +32,9 @@ PROJECT_VARIABLES = (
     "FLASK_DEBUG",
     "DATABASE_URL",
     "TEST_DATABASE_URL",
+    "APP_BASE_URL",
+    "SECRET_KEY_FALLBACKS",
+    "REMAP_SIGTERM",
 )
 UNLIMITED = {
     "TASKS_RATE_LIMIT": "100000/minute",
@@ -277,6 +283,8 @@ def production_env(venv: ProjectVenv, project: Path, **settings: str) -> dict[st
         project,
         APP_ENV="production",
         SECRET_KEY=secrets.token_urlsafe(48),
+        # Replaced by the web server's own address when it starts (stack.py).
+        APP_BASE_URL="http://127.0.0.1",
         **settings,
     )
 
@@ -367,3 +375,50 @@ def fresh_database() -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class PlainHTTPCookieJar(requests.cookies.RequestsCookieJar):
+    """Sends `Secure` cookies over http:// too: the stack has no TLS.
+
+    Production marks the session cookie `Secure`; a browser behind the TLS
+    of a real deployment sends it back, and so does this jar.
+    """
+
+    def set_cookie(self, cookie, *args, **kwargs):
+        cookie.secure = False
+        return super().set_cookie(cookie, *args, **kwargs)
+
+
+def browser() -> requests.Session:
+    """A client with a cookie jar of its own, as one browser."""
+    session = requests.Session()
+    session.cookies = PlainHTTPCookieJar()
+    return session
+
+
+@cache
+def browser_of(origin: str) -> requests.Session:
+    """The test process as one browser of the app at `origin`, with its cookies.
+
+    Tasks belong to the browser that started them: a test follows the tasks
+    it started through the same cookie jar, one per running app.
+    """
+    return browser()
+
+
+def client_of(url: str) -> requests.Session:
+    """The browser of the app that `url` belongs to (see `browser_of`)."""
+    parts = urlsplit(url)
+    return browser_of(f"{parts.scheme}://{parts.netloc}")
+
+
+def http_get(url: str, **options) -> requests.Response:
+    return client_of(url).get(url, **options)
+
+
+def http_post(url: str, **options) -> requests.Response:
+    return client_of(url).post(url, **options)
+
+
+def http_delete(url: str, **options) -> requests.Response:
+    return client_of(url).delete(url, **options)

@@ -2,9 +2,10 @@
 that meet in a file, and every Python version.
 
 The options meet in a few files only (compose.yaml: broker, beat, Flower;
-the CI workflow and .env.example: broker; README: all of them), so the
-table below, not the 128-bake product, covers every pair of values of
-broker, beat, Flower, Docker and CI, and each Python version at least once.
+the CI workflow and .env.example: broker; app/platform: broker, Sentinel;
+README: all of them), so the table below, not the 256-bake product, covers
+every pair of values of broker, Sentinel, beat, Flower, Docker and CI, and
+each Python version at least once.
 The time saved goes to the tests that run real servers.
 """
 
@@ -19,20 +20,21 @@ import pytest
 from support import run_project
 
 OPTIONS = json.loads((Path(__file__).parent.parent / "cookiecutter.json").read_text())
-# python_version, broker, beat, flower, docker, ci
+# python_version, broker, sentinel, beat, flower, docker, ci
 TABLE = [
-    ("3.13", "redis", False, False, False, "github"),
-    ("3.12", "rabbitmq", True, True, True, "github"),
-    ("3.11", "redis", True, True, True, "none"),
-    ("3.10", "rabbitmq", False, False, False, "none"),
-    ("3.13", "rabbitmq", True, False, True, "github"),
-    ("3.13", "redis", False, True, True, "none"),
-    ("3.12", "redis", True, False, False, "none"),
-    ("3.11", "rabbitmq", False, True, False, "github"),
+    ("3.13", "redis", False, False, False, False, "github"),
+    ("3.12", "rabbitmq", False, True, True, True, "github"),
+    ("3.11", "redis", False, True, True, True, "none"),
+    ("3.10", "rabbitmq", False, False, False, False, "none"),
+    ("3.13", "rabbitmq", False, True, False, True, "github"),
+    ("3.13", "redis", True, False, True, True, "none"),
+    ("3.12", "redis", True, True, False, False, "none"),
+    ("3.11", "rabbitmq", True, False, True, False, "github"),
 ]
 NAMES = (
     "python_version",
     "broker",
+    "use_redis_sentinel",
     "use_celery_beat",
     "use_flower",
     "use_docker",
@@ -41,10 +43,13 @@ NAMES = (
 COMBINATIONS = [dict(zip(NAMES, row, strict=True)) for row in TABLE]
 # Files each option adds; they must be there exactly when it is selected.
 OPTION_FILES = {
+    "use_redis_sentinel": ["app/platform/sentinel.py", "tests/test_sentinel.py"],
     "use_celery_beat": ["app/tasks/periodic.py"],
     "use_flower": ["flowerconfig.py"],
     "use_docker": ["Dockerfile", "compose.yaml", ".dockerignore"],
 }
+# GitHub Actions' own expressions, `${{ matrix.python-version }}`, are not Jinja.
+GITHUB_EXPRESSION = re.compile(r"\$\{\{[^}]*\}\}")
 # A cookiecutter variable left in a file (`.cookiecutter.json` is a file name).
 UNRENDERED = re.compile(r"(?<!\.)\bcookiecutter\.(?!json\b)\w+")
 # Flask's own Jinja templates and static files, copied without rendering.
@@ -70,6 +75,7 @@ def combination_id(options: dict) -> str:
     flags = [
         f"py{options['python_version']}",
         options["broker"],
+        "sentinel" if options["use_redis_sentinel"] else "nosentinel",
         "beat" if options["use_celery_beat"] else "nobeat",
         "flower" if options["use_flower"] else "noflower",
         "docker" if options["use_docker"] else "nodocker",
@@ -104,6 +110,7 @@ def test_combination_bakes_clean(cookies, project_venv, options, tmp_path):
         relative = path.relative_to(project).as_posix()
         assert not UNRENDERED.search(text), f"unrendered variable in {relative}"
         if not relative.startswith(FLASK_TEMPLATE_DIRS):
+            text = GITHUB_EXPRESSION.sub("", text)
             assert "{{" not in text and "{%" not in text, f"Jinja left in {relative}"
         if path.suffix == ".py":
             compile(text, relative, "exec")

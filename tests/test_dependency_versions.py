@@ -4,9 +4,10 @@ ends of the ranges its pyproject.toml allows.
 The Dockerfile and the CI workflow install with constraints.txt, and so does
 the shared venv every other test runs bakes in. Here the lowest versions the
 ranges allow for the direct dependencies, and the newest ones, run the tests
-that lean on Celery's and kombu's internals (app/platform/celery_redis.py), on the
-database layer (on PostgreSQL, where psycopg's classes are subclassed: the
-deadline of app/platform/database_deadline.py) and on the security headers' library.
+that lean on kombu's Redis channel (the workaround of
+app/platform/redis_channel_close.py and its reproduction), on the database
+layer (on PostgreSQL, where psycopg's classes are subclassed:
+app/platform/postgres_liveness.py) and on the security headers' library.
 """
 
 import re
@@ -27,12 +28,12 @@ pytestmark = pytest.mark.e2e
 
 # The bake's tests that touch what changes between releases most.
 SENSITIVE_TESTS = (
-    "tests/test_celery_redis.py",
+    "tests/test_redis_channel_close.py",
     "tests/test_tasks_api.py",
     "tests/test_history.py",
     "tests/test_migrations.py",
-    "tests/test_database_deadline.py",
-    "tests/test_database_timeouts.py",
+    "tests/test_postgres_liveness.py",
+    "tests/test_database.py",
     "tests/test_config.py",
 )
 PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^\s;]+)", re.MULTILINE)

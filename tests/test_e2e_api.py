@@ -9,12 +9,13 @@ import uuid
 import pytest
 import requests
 from stack import Stack, poll_task
+from support import http_delete, http_post
 
 pytestmark = pytest.mark.e2e
 
 
 def start(stack: Stack, **body) -> requests.Response:
-    return requests.post(stack.url("/tasks"), json=body, timeout=15)
+    return http_post(stack.url("/tasks"), json=body, timeout=15)
 
 
 def test_progress_rises_to_total_then_success(stack):
@@ -51,7 +52,7 @@ def test_delete_revokes_a_running_task(stack):
     """DELETE stops the task before its end; its state becomes REVOKED."""
     status_url = start(stack, total=200, delay=0.1).json()["status_url"]
     poll_task(stack.url(status_url), logs=stack.logs, until={"PROGRESS"})
-    response = requests.delete(stack.url(status_url), timeout=15)
+    response = http_delete(stack.url(status_url), timeout=15)
     assert response.status_code == 202
     final = poll_task(
         stack.url(status_url), logs=stack.logs, until={"REVOKED", "SUCCESS", "FAILURE"}
@@ -83,7 +84,7 @@ def test_unknown_id_is_404(stack, method):
 )
 def test_bad_body_is_400_naming_the_field(stack, body, field):
     """Each bad body gets a JSON 400 that names what is wrong, no traceback."""
-    response = requests.post(
+    response = http_post(
         stack.url("/tasks"),
         data=body,
         headers={"Content-Type": "application/json"},

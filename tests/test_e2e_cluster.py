@@ -4,7 +4,7 @@ Each host is a network namespace (tests/cluster.py): Redis on the broker
 host, gunicorn on the web host, `celery worker` on two worker hosts, all
 talking over their links by address. PostgreSQL is the machine's, reached
 through a proxy on the bridge. The tests prove what one loopback cannot:
-that work spreads over hosts, what a rolling deploy does to a walk, what
+that work spreads over hosts, what a rolling deploy does to a long task, what
 a host cut off from the others does, and what links with latency cost
 short tasks. They print their timings (for
 the README), never assert them.
@@ -22,7 +22,6 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 import redis
-import requests
 import yaml
 from celery import Celery
 from celery.result import ResultSet
@@ -33,6 +32,7 @@ from stack import start_task
 from support import (
     POSTGRES_PORT,
     baked,
+    http_get,
     postgres_url,
     wait_until,
 )
@@ -41,7 +41,7 @@ from test_e2e_data import browser
 
 pytestmark = pytest.mark.e2e
 
-WALK = "app.tasks.progress.walk"
+LONG_TASK = "app.tasks.progress.long_task"
 MAIL = "app.tasks.email.send_confirmation_email"
 SMTP_PORT = 2525
 # Seconds before Redis gives a task held by a worker out of reach to
@@ -101,7 +101,7 @@ def states(stack: ClusterStack, task_ids) -> dict[str, str]:
     """Each task's state, as GET /tasks/<id> gives it."""
     urls = {task_id: stack.url(f"/tasks/{task_id}") for task_id in task_ids}
     return {
-        task_id: requests.get(url, timeout=15).json()["state"]
+        task_id: http_get(url, timeout=15).json()["state"]
         for task_id, url in urls.items()
     }
 
@@ -126,7 +126,9 @@ def wait_for_success(stack: ClusterStack, task_ids, timeout: float) -> float:
     return time.monotonic()
 
 
-def finished(stack: ClusterStack, task: str = WALK) -> dict[str, collections.Counter]:
+def finished(
+    stack: ClusterStack, task: str = LONG_TASK
+) -> dict[str, collections.Counter]:
     """Per worker: how many times each task id finished (from its log)."""
     pattern = re.compile(rf"{re.escape(task)}\[([^\]]+)\] succeeded")
     return {
@@ -148,7 +150,7 @@ def test_each_host_has_a_network_of_its_own(stack, cluster):
     server on the machine's loopback (Redis there would be no broker to it).
     """
     hosts = cluster.hosts
-    assert requests.get(stack.url("/healthz"), timeout=15).status_code == 200
+    assert http_get(stack.url("/healthz"), timeout=15).status_code == 200
     own = os.readlink("/proc/self/ns/net")
     web = stack.processes["web"].process.pid
     assert os.readlink(f"/proc/{web}/ns/net") != own
@@ -215,13 +217,13 @@ def grace_periods(cookies_session) -> dict[str, float]:
     }
 
 
-def test_a_worker_stopped_mid_walk_hands_it_to_the_next(
+def test_a_worker_stopped_mid_task_hands_it_to_the_next(
     stack, cluster, smtp, database, grace_periods
 ):
     """A rolling deploy: SIGTERM (what compose and Kubernetes send) to a
-    worker running a walk and a mail; a new worker starts on another host.
+    worker running a long task and a mail; a new worker starts on another host.
 
-    The mail, short, finishes on the old worker, once. The walk is handed
+    The mail, short, finishes on the old worker, once. The long task is handed
     back within seconds (not after the visibility timeout: an hour here),
     and the new worker runs it to SUCCESS; its job row ends SUCCESS. The old
     worker exits within the grace period compose gives it.
@@ -229,10 +231,13 @@ def test_a_worker_stopped_mid_walk_hands_it_to_the_next(
     assert set(grace_periods) == {"worker", "mail-worker"}
     smtp.rcpt_delay = 2  # the mail is still being sent when SIGTERM comes
     try:
-        old = stack.start_worker_on(cluster.hosts["a"], "--concurrency", "2")
-        walk_id = start_task(stack, total=100, delay=0.1)
+        # As the image runs workers (its Dockerfile sets REMAP_SIGTERM).
+        old = stack.start_worker_on(
+            cluster.hosts["a"], "--concurrency", "2", REMAP_SIGTERM="SIGQUIT"
+        )
+        long_task_id = start_task(stack, total=100, delay=0.1)
         wait_until(
-            lambda: states(stack, [walk_id])[walk_id] == "PROGRESS",
+            lambda: states(stack, [long_task_id])[long_task_id] == "PROGRESS",
             timeout=30,
             message=stack.logs,
         )
@@ -245,64 +250,66 @@ def test_a_worker_stopped_mid_walk_hands_it_to_the_next(
         name, command = stack.worker_command(cluster.hosts["b"], "--concurrency", "2")
         new = stack.start_on(cluster.hosts["b"], name, command)
         wait_until(
-            lambda: f"{WALK}[{walk_id}] received" in new.log_text(),
+            lambda: f"{LONG_TASK}[{long_task_id}] received" in new.log_text(),
             timeout=30,
-            message=lambda: f"the walk was never handed back\n{stack.logs()}",
+            message=lambda: f"the long task was never handed back\n{stack.logs()}",
         )
         handed_back = time.monotonic() - stopped
         old.wait(timeout=min(grace_periods.values()))
         exited = time.monotonic() - stopped
-        done = wait_for_success(stack, [walk_id], timeout=45) - stopped
+        done = wait_for_success(stack, [long_task_id], timeout=45) - stopped
     finally:
         smtp.rcpt_delay = 0
     print(
-        f"\nSIGTERM: walk handed back after {handed_back:.1f} s, the old worker "
-        f"exited after {exited:.1f} s, the walk succeeded after {done:.1f} s"
+        f"\nSIGTERM: long task handed back after {handed_back:.1f} s, the old worker "
+        f"exited after {exited:.1f} s, the long task succeeded after {done:.1f} s"
     )
     time.sleep(1)
     runs = finished(stack)
-    assert (runs["worker-a"][walk_id], runs["worker-b"][walk_id]) == (0, 1)
+    assert (runs["worker-a"][long_task_id], runs["worker-b"][long_task_id]) == (0, 1)
     assert finished(stack, MAIL)["worker-a"] and len(smtp.to(address)) == 1
     assert f"{MAIL}[" not in new.log_text(), "the mail was handed back, not sent"
-    [row] = query(database, "SELECT * FROM jobs WHERE id = %s", walk_id)
+    [row] = query(database, "SELECT * FROM jobs WHERE id = %s", long_task_id)
     assert (row["state"], row["current"]) == ("SUCCESS", 100)
 
 
-def walk_on_one_of_two_hosts(
+def long_task_on_one_of_two_hosts(
     stack: ClusterStack, cluster, total: int, **settings: str
 ) -> tuple[str, str, str]:
-    """A worker of one process on hosts a and b, and a walk of `total` steps
-    of 0.1 s running on one: (the walk's id, its host, the other host)."""
+    """A worker of one process on hosts a and b, and a long task of `total` steps
+    of 0.1 s running on one: (the long task's id, its host, the other host)."""
     hosts = [cluster.hosts["a"], cluster.hosts["b"]]
     stack.start_workers_on(hosts, "--concurrency", "1", **settings)
-    walk_id = start_task(stack, total=total, delay=0.1)
+    long_task_id = start_task(stack, total=total, delay=0.1)
     wait_until(
-        lambda: states(stack, [walk_id])[walk_id] == "PROGRESS",
+        lambda: states(stack, [long_task_id])[long_task_id] == "PROGRESS",
         timeout=30,
         message=stack.logs,
     )
-    received = f"{WALK}[{walk_id}] received"
+    received = f"{LONG_TASK}[{long_task_id}] received"
     [running] = [
         name
         for name in ("a", "b")
         if received in stack.processes[f"worker-{name}"].log_text()
     ]
-    return walk_id, running, "b" if running == "a" else "a"
+    return long_task_id, running, "b" if running == "a" else "a"
 
 
-def test_a_worker_host_cut_off_mid_walk(stack, cluster, database):
-    """The link of the host running a walk goes down; its worker runs on.
+def test_a_worker_host_cut_off_mid_task(stack, cluster, database):
+    """The link of the host running a long task goes down; its worker runs on.
 
-    Redis gives the walk to the other worker once the visibility timeout
+    Redis gives the long task to the other worker once the visibility timeout
     has passed (VISIBILITY here, for the workers; the web host's only
-    bounds the walks it accepts) and a sweep of the worker finds it
+    bounds the long tasks it accepts) and a sweep of the worker finds it
     (kombu sweeps every 10 s), which runs it to SUCCESS. When the link comes back,
     the cut worker's connections resume: the copy it ran on ends, changing
     neither the result nor the job row (both keep their first SUCCESS), and
     the worker takes new work again.
     """
-    walk_id, cut, other = walk_on_one_of_two_hosts(stack, cluster, 30, **VISIBILITY)
-    received = f"{WALK}[{walk_id}] received"
+    long_task_id, cut, other = long_task_on_one_of_two_hosts(
+        stack, cluster, 30, **VISIBILITY
+    )
+    received = f"{LONG_TASK}[{long_task_id}] received"
 
     with link_cut(cluster, cluster.hosts[cut]):
         started = time.monotonic()
@@ -310,29 +317,29 @@ def test_a_worker_host_cut_off_mid_walk(stack, cluster, database):
             lambda: received in stack.processes[f"worker-{other}"].log_text(),
             timeout=60,
             message=lambda: (
-                "the walk was never given to the other worker\n" + stack.logs()
+                "the long task was never given to the other worker\n" + stack.logs()
             ),
         )
         redelivered = time.monotonic() - started
-        succeeded = wait_for_success(stack, [walk_id], timeout=30) - started
-        [first] = query(database, "SELECT * FROM jobs WHERE id = %s", walk_id)
+        succeeded = wait_for_success(stack, [long_task_id], timeout=30) - started
+        [first] = query(database, "SELECT * FROM jobs WHERE id = %s", long_task_id)
         cut_for = time.monotonic() - started
     mended = time.monotonic()
     wait_until(
-        lambda: finished(stack)[f"worker-{cut}"][walk_id],
+        lambda: finished(stack)[f"worker-{cut}"][long_task_id],
         timeout=120,
         message=lambda: f"the cut worker's copy never ended\n{stack.logs()}",
     )
     copy_ended = time.monotonic() - mended
     print(
-        f"\nlink cut: walk given to the other worker after {redelivered:.1f} s, "
+        f"\nlink cut: long task given to the other worker after {redelivered:.1f} s, "
         f"SUCCESS after {succeeded:.1f} s; link back after {cut_for:.1f} s, "
         f"the cut worker's copy ended {copy_ended:.1f} s later"
     )
-    [last] = query(database, "SELECT * FROM jobs WHERE id = %s", walk_id)
+    [last] = query(database, "SELECT * FROM jobs WHERE id = %s", long_task_id)
     assert (last["state"], last["current"]) == ("SUCCESS", 30)
     assert last["finished_at"] == first["finished_at"]
-    assert states(stack, [walk_id])[walk_id] == "SUCCESS"
+    assert states(stack, [long_task_id])[long_task_id] == "SUCCESS"
 
     stack.processes.pop(f"worker-{other}").stop()
     task_id = start_task(stack, total=1, delay=0)
@@ -340,24 +347,24 @@ def test_a_worker_host_cut_off_mid_walk(stack, cluster, database):
     assert finished(stack)[f"worker-{cut}"][task_id] == 1
 
 
-def test_mail_arrives_while_every_walker_host_is_busy(stack, cluster, smtp):
-    """Mail has a queue and a worker host of its own: dozens of walks waiting
-    for the busy walker host do not delay a registration mail.
+def test_mail_arrives_while_every_long_task_host_is_busy(stack, cluster, smtp):
+    """Mail has a queue and a worker host of its own: dozens of long tasks waiting
+    for the busy long-task worker host do not delay a registration mail.
 
-    Host a serves the default queue only, one process, with 24 walks of
+    Host a serves the default queue only, one process, with 24 long tasks of
     10 s queued in front of it; host b serves `-Q mail`, as compose's
     mail-worker does. The mail goes out within seconds, from host b, which
-    never takes a walk.
+    never takes a long task.
     """
-    walker = stack.start_worker_on(
+    long_task_worker = stack.start_worker_on(
         cluster.hosts["a"], "--queues", "celery", "--concurrency", "1"
     )
     mailer = stack.start_worker_on(
         cluster.hosts["b"], "--queues", "mail", "--concurrency", "1"
     )
-    walks = [start_task(stack, total=50, delay=0.2) for _ in range(24)]
+    long_tasks = [start_task(stack, total=50, delay=0.2) for _ in range(24)]
     wait_until(
-        lambda: f"{WALK}[{walks[0]}] received" in walker.log_text(),
+        lambda: f"{LONG_TASK}[{long_tasks[0]}] received" in long_task_worker.log_text(),
         timeout=30,
         message=stack.logs,
     )
@@ -366,11 +373,11 @@ def test_mail_arrives_while_every_walker_host_is_busy(stack, cluster, smtp):
     assert register(stack, address, browser()).status_code == 200
     wait_until(lambda: smtp.to(address), timeout=10, message=stack.logs)
     delivered = time.monotonic() - registered
-    print(f"\nmail behind 24 queued walks: delivered after {delivered:.1f} s")
+    print(f"\nmail behind 24 queued long tasks: delivered after {delivered:.1f} s")
     assert f"{MAIL}[" in mailer.log_text()
-    assert f"{WALK}[" not in mailer.log_text()
-    # The premise: the walker host was busy, every other walk still waiting.
-    assert set(states(stack, walks[1:]).values()) == {"PENDING"}
+    assert f"{LONG_TASK}[" not in mailer.log_text()
+    # The premise: the long tasks' host was busy, every other long task waiting.
+    assert set(states(stack, long_tasks[1:]).values()) == {"PENDING"}
 
 
 def client(broker_url: str) -> Celery:

@@ -24,12 +24,12 @@ from support import (
     wait_until,
 )
 from test_e2e_cluster import (
-    WALK,
+    LONG_TASK,
     finished,
+    long_task_on_one_of_two_hosts,
     query,
     states,
     wait_for_success,
-    walk_on_one_of_two_hosts,
 )
 
 pytestmark = pytest.mark.e2e
@@ -77,11 +77,11 @@ def no_worker_left(stack):
     stack.stop_workers()
 
 
-def test_a_worker_host_cut_off_mid_walk_on_rabbitmq(stack, cluster, database):
-    """The link of the host running a walk goes down; its worker runs on.
+def test_a_worker_host_cut_off_mid_task_on_rabbitmq(stack, cluster, database):
+    """The link of the host running a long task goes down; its worker runs on.
 
     RabbitMQ closes the silent worker's connection once its heartbeats
-    stop and gives the walk to the other worker, which runs it to SUCCESS,
+    stop and gives the long task to the other worker, which runs it to SUCCESS,
     once. The cut worker notices nothing while cut (its copy stalls on
     writes that fail); when the link comes back, the broker's reset of the
     closed connection tells it, and it stops its copy before the end
@@ -89,8 +89,8 @@ def test_a_worker_host_cut_off_mid_walk_on_rabbitmq(stack, cluster, database):
     in app/platform/celery.py), reconnects and takes new work. The job row keeps
     its one SUCCESS.
     """
-    walk_id, cut, other = walk_on_one_of_two_hosts(stack, cluster, 100)
-    received = f"{WALK}[{walk_id}] received"
+    long_task_id, cut, other = long_task_on_one_of_two_hosts(stack, cluster, 100)
+    received = f"{LONG_TASK}[{long_task_id}] received"
 
     with link_cut(cluster, cluster.hosts[cut]):
         started = time.monotonic()
@@ -98,14 +98,14 @@ def test_a_worker_host_cut_off_mid_walk_on_rabbitmq(stack, cluster, database):
             lambda: received in stack.processes[f"worker-{other}"].log_text(),
             timeout=HEARTBEAT * 6,
             message=lambda: (
-                "the walk was never given to the other worker\n" + stack.logs()
+                "the long task was never given to the other worker\n" + stack.logs()
             ),
         )
         redelivered = time.monotonic() - started
-        succeeded = wait_for_success(stack, [walk_id], timeout=60) - started
-        [first] = query(database, "SELECT * FROM jobs WHERE id = %s", walk_id)
+        succeeded = wait_for_success(stack, [long_task_id], timeout=60) - started
+        [first] = query(database, "SELECT * FROM jobs WHERE id = %s", long_task_id)
     print(
-        f"\nRabbitMQ, link cut (broker heartbeat {HEARTBEAT} s): walk given to "
+        f"\nRabbitMQ, link cut (broker heartbeat {HEARTBEAT} s): long task given to "
         f"the other worker after {redelivered:.1f} s, SUCCESS after {succeeded:.1f} s"
     )
     assert (first["state"], first["current"]) == ("SUCCESS", 100)
@@ -116,10 +116,10 @@ def test_a_worker_host_cut_off_mid_walk_on_rabbitmq(stack, cluster, database):
     wait_for_success(stack, [task_id], timeout=HEARTBEAT * 6)
     runs = finished(stack)
     assert runs[f"worker-{cut}"][task_id] == 1
-    assert runs[f"worker-{cut}"][walk_id] == 0, "the cut copy ran to its end"
-    [last] = query(database, "SELECT * FROM jobs WHERE id = %s", walk_id)
+    assert runs[f"worker-{cut}"][long_task_id] == 0, "the cut copy ran to its end"
+    [last] = query(database, "SELECT * FROM jobs WHERE id = %s", long_task_id)
     assert last["finished_at"] == first["finished_at"]
-    assert states(stack, [walk_id])[walk_id] == "SUCCESS"
+    assert states(stack, [long_task_id])[long_task_id] == "SUCCESS"
 
 
 def test_an_accepted_task_survives_a_restart_of_the_broker_host(

@@ -116,7 +116,7 @@ def stack(cookies_session, project_venv, cluster, group, database, tmp_path_fact
     """The default bake in production on the Sentinel group; a worker on a."""
     with running_on(
         cluster,
-        baked(cookies_session),
+        baked(cookies_session, use_redis_sentinel=True),
         project_venv,
         database,
         tmp_path_factory.mktemp("cluster-sentinel"),
@@ -138,16 +138,16 @@ def succeed(stack: ClusterStack, task_ids) -> None:
         assert last["state"] == "SUCCESS", stack.logs()
 
 
-def test_the_masters_host_cut_off_mid_walk(stack, cluster, group, database):
-    """Walks accepted before the cut end SUCCESS once, new tasks run, and
+def test_the_masters_host_cut_off_mid_task(stack, cluster, group, database):
+    """Long tasks accepted before the cut end SUCCESS once, new tasks run, and
     /healthz comes back, on the replica that the Sentinels promoted; no
     process restarts. When the link is back, the old master is a replica."""
     hosts = cluster.hosts
     assert wait_for_success(stack, [start_task(stack, total=2, delay=0)], timeout=60)
-    # Two walks run (concurrency 2) and a third waits in the queue.
-    walks = [start_task(stack, total=40, delay=0.25) for _ in range(3)]
+    # Two long tasks run (concurrency 2) and a third waits in the queue.
+    long_tasks = [start_task(stack, total=40, delay=0.25) for _ in range(3)]
     wait_until(
-        lambda: set(states(stack, walks[:2]).values()) == {"PROGRESS"},
+        lambda: set(states(stack, long_tasks[:2]).values()) == {"PROGRESS"},
         timeout=30,
         message=stack.logs,
     )
@@ -172,13 +172,13 @@ def test_the_masters_host_cut_off_mid_walk(stack, cluster, group, database):
         healthy_again, accepting, fresh = back_in_service(stack, cut)
         succeed(stack, [fresh["id"]])
         new_task = time.monotonic() - cut
-        succeed(stack, walks)
-        every_walk = time.monotonic() - cut
+        succeed(stack, long_tasks)
+        every_long_task = time.monotonic() - cut
     print(
         f"\nmaster's host cut off: promoted {promoted:.1f} s, /healthz 200 "
         f"{healthy_again:.1f} s, POST /tasks 202 {accepting:.1f} s, a new task "
-        f"SUCCESS {new_task:.1f} s, the walks (two running, one queued) SUCCESS "
-        f"{every_walk:.1f} s"
+        f"SUCCESS {new_task:.1f} s, the long tasks (two running, one queued) SUCCESS "
+        f"{every_long_task:.1f} s"
     )
 
     # Back on the network, the old master is told it is a replica now.
@@ -190,7 +190,7 @@ def test_the_masters_host_cut_off_mid_walk(stack, cluster, group, database):
     for name, process in stack.processes.items():
         assert process.process.poll() is None, f"{name} ended\n{stack.logs()}"
     runs = finished(stack)["worker-a"]
-    assert all(runs[task_id] == 1 for task_id in walks), runs
-    for task_id in walks:
+    assert all(runs[task_id] == 1 for task_id in long_tasks), runs
+    for task_id in long_tasks:
         [row] = query(database, "SELECT * FROM jobs WHERE id = %s", task_id)
         assert (row["state"], row["current"]) == ("SUCCESS", 40)

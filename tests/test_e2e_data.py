@@ -23,6 +23,9 @@ from support import (
     POSTGRES_HOST,
     POSTGRES_PORT,
     baked,
+    browser,
+    http_get,
+    http_post,
     postgres_url,
     private_redis,
     production_env,
@@ -81,25 +84,6 @@ def proxy_forwarding(request):
         request.getfixturevalue("proxy").start()
 
 
-class PlainHTTPCookieJar(requests.cookies.RequestsCookieJar):
-    """Sends `Secure` cookies over http:// too: the stack has no TLS.
-
-    Production marks the session cookie `Secure`; a browser behind the TLS
-    of a real deployment sends it back, and so does this jar.
-    """
-
-    def set_cookie(self, cookie, *args, **kwargs):
-        cookie.secure = False
-        return super().set_cookie(cookie, *args, **kwargs)
-
-
-def browser() -> requests.Session:
-    """A client with a cookie jar of its own, as one browser."""
-    session = requests.Session()
-    session.cookies = PlainHTTPCookieJar()
-    return session
-
-
 def query(database: str, sql: str, *params) -> list[dict]:
     """Rows straight from PostgreSQL (not through the proxy)."""
     with psycopg.connect(postgres_url(database), row_factory=dict_row) as connection:
@@ -120,11 +104,14 @@ def mailed_link(stack: Stack, smtp: SMTPServer, address: str) -> str:
     return re.search(r"https?://\S+", text)[0]
 
 
-def run_to_success(stack: Stack, client=requests, **body) -> str:
+def run_to_success(stack: Stack, client: requests.Session | None = None, **body) -> str:
     """Start a task, wait until it succeeds; returns its id."""
     task_id = start_task(stack, client, **body)
     final = poll_task(
-        stack.url(f"/tasks/{task_id}"), {"SUCCESS", "FAILURE"}, stack.logs
+        stack.url(f"/tasks/{task_id}"),
+        {"SUCCESS", "FAILURE"},
+        stack.logs,
+        client=client,
     )[-1]
     assert final["state"] == "SUCCESS", final
     return task_id
@@ -133,9 +120,7 @@ def run_to_success(stack: Stack, client=requests, **body) -> str:
 def timed_post(stack: Stack) -> tuple[requests.Response, float]:
     """POST /tasks; the answer and the seconds it took."""
     started = time.monotonic()
-    response = requests.post(
-        stack.url("/tasks"), json={"total": 1, "delay": 0}, timeout=30
-    )
+    response = http_post(stack.url("/tasks"), json={"total": 1, "delay": 0}, timeout=30)
     return response, time.monotonic() - started
 
 
@@ -157,7 +142,7 @@ def test_mailed_link_confirms_the_address(stack, smtp, database):
     [user] = query(database, "SELECT * FROM users WHERE email = %s", address)
     assert user["confirmed_at"] is None
 
-    response = requests.get(link, timeout=15)
+    response = http_get(link, timeout=15)
     assert response.status_code == 200
     assert address in response.text
     [user] = query(database, "SELECT * FROM users WHERE email = %s", address)
@@ -204,7 +189,7 @@ def test_tampered_link_is_refused_and_confirms_nothing(stack, smtp, database):
         f"{prefix}/{token[:-5]}",
     ]
     for bad_link in tampered:
-        response = requests.get(bad_link, timeout=15)
+        response = http_get(bad_link, timeout=15)
         assert response.status_code == 400, bad_link
         assert response.headers["Content-Type"].startswith("text/html")
         assert "This link is not valid" in response.text
@@ -212,7 +197,7 @@ def test_tampered_link_is_refused_and_confirms_nothing(stack, smtp, database):
     assert user["confirmed_at"] is None
 
     # The genuine link works: the refusals were the tampering's doing.
-    assert requests.get(link, timeout=15).status_code == 200
+    assert http_get(link, timeout=15).status_code == 200
 
 
 def test_each_client_lists_only_its_own_tasks_newest_first(stack):
@@ -233,8 +218,8 @@ def test_each_client_lists_only_its_own_tasks_newest_first(stack):
     assert listed(browser()) == []
 
 
-def test_pool_process_killed_mid_walk_leaves_one_finished_row(stack, database):
-    """The killed walk is delivered again; its one row ends SUCCESS, complete."""
+def test_pool_process_killed_mid_task_leaves_one_finished_row(stack, database):
+    """The killed long task is delivered again; its one row ends SUCCESS, complete."""
     task_id = start_task(stack, total=30, delay=0.1)
     status_url = stack.url(f"/tasks/{task_id}")
     poll_task(status_url, {"PROGRESS"}, stack.logs)
@@ -256,7 +241,7 @@ def test_database_stopped_answers_503_then_recovers(stack, proxy, database):
     proxy.stop()
     response, seconds = timed_post(stack)
     assert_unavailable(response, seconds)
-    health = requests.get(stack.url("/healthz"), timeout=30)
+    health = http_get(stack.url("/healthz"), timeout=30)
     assert health.status_code == 503
     assert health.json()["database"] == "down"
     assert "database" in health.json()["error"]
@@ -265,12 +250,14 @@ def test_database_stopped_answers_503_then_recovers(stack, proxy, database):
     task_id = run_to_success(stack, total=3, delay=0.05)
     [row] = query(database, "SELECT state FROM jobs WHERE id = %s", task_id)
     assert row["state"] == "SUCCESS"
-    assert requests.get(stack.url("/healthz"), timeout=30).status_code == 200
+    assert http_get(stack.url("/healthz"), timeout=30).status_code == 200
     assert all(process.process.poll() is None for process in stack.processes.values())
 
 
-def test_walk_outlives_a_database_outage_and_records_its_end(stack, proxy, database):
-    """Database gone mid-walk: the walk carries on; its row ends SUCCESS."""
+def test_a_long_task_outlives_a_database_outage_and_records_its_end(
+    stack, proxy, database
+):
+    """Database gone mid-long task: the long task carries on; its row ends SUCCESS."""
     task_id = start_task(stack, total=40, delay=0.1)
     status_url = stack.url(f"/tasks/{task_id}")
     poll_task(status_url, {"PROGRESS"}, stack.logs)
@@ -303,10 +290,10 @@ def test_database_that_stopped_answering_is_a_503_and_needs_no_restart(
     the project's deadline (app/platform/database_deadline.py) gives a request caught
     in it a 503 within seconds, not a hang until gunicorn kills it. After
     the freeze, web and worker serve again on new connections, without a
-    restart of either, and the walk caught in it ends SUCCESS.
+    restart of either, and the long task caught in it ends SUCCESS.
     """
-    walk_id = start_task(stack, total=40, delay=0.1)
-    poll_task(stack.url(f"/tasks/{walk_id}"), {"PROGRESS"}, stack.logs)
+    long_task_id = start_task(stack, total=40, delay=0.1)
+    poll_task(stack.url(f"/tasks/{long_task_id}"), {"PROGRESS"}, stack.logs)
     # Both web processes hold pooled connections, which will stall.
     with ThreadPoolExecutor(2) as clients:
         assert all(
@@ -324,13 +311,13 @@ def test_database_that_stopped_answering_is_a_503_and_needs_no_restart(
         assert_unavailable(response, seconds)
 
     final = poll_task(
-        stack.url(f"/tasks/{walk_id}"), {"SUCCESS", "FAILURE"}, stack.logs
+        stack.url(f"/tasks/{long_task_id}"), {"SUCCESS", "FAILURE"}, stack.logs
     )
     assert final[-1]["state"] == "SUCCESS"
     task_id = run_to_success(stack, total=2, delay=0.05)
     [row] = query(database, "SELECT state FROM jobs WHERE id = %s", task_id)
     assert row["state"] == "SUCCESS"
-    [row] = query(database, "SELECT state FROM jobs WHERE id = %s", walk_id)
+    [row] = query(database, "SELECT state FROM jobs WHERE id = %s", long_task_id)
     assert row["state"] == "SUCCESS"
     assert all(process.process.poll() is None for process in stack.processes.values())
 
@@ -349,7 +336,7 @@ def test_locked_table_answers_503_until_the_lock_goes(stack, database):
 def test_every_pool_writes_rows_without_connection_errors(
     stack, database, project_venv, pool, tmp_path
 ):
-    """Several walks at once on each pool: rows SUCCESS, no broken connections."""
+    """Several long tasks at once on each pool: rows SUCCESS, no broken connections."""
     redis = private_redis(tmp_path)
     env = {
         **stack.env,
@@ -363,7 +350,8 @@ def test_every_pool_writes_rows_without_connection_errors(
         with ThreadPoolExecutor(4) as clients:
             task_ids = list(
                 clients.map(
-                    lambda _: run_to_success(running, total=5, delay=0.05), range(8)
+                    lambda _: run_to_success(running, browser(), total=5, delay=0.05),
+                    range(8),
                 )
             )
         rows = query(database, "SELECT * FROM jobs WHERE id = ANY(%s)", task_ids)

@@ -13,6 +13,8 @@ from support import (
     baked,
     clean_env,
     free_port,
+    http_get,
+    http_post,
     wait_for_port,
     wait_until,
 )
@@ -49,9 +51,9 @@ def dev_server(cookies, project_venv, tmp_path):
 def test_dev_runs_everything_without_a_broker_server(dev_server):
     """The page is served, a task runs to SUCCESS, mail goes to the log."""
     process, base_url, project = dev_server
-    assert requests.get(base_url + "/", timeout=15).status_code == 200
+    assert http_get(base_url + "/", timeout=15).status_code == 200
 
-    response = requests.post(base_url + "/tasks", json={"total": 3, "delay": 0.1})
+    response = http_post(base_url + "/tasks", json={"total": 3, "delay": 0.1})
     assert response.status_code == 202
 
     status_url = base_url + response.json()["status_url"]

@@ -19,13 +19,22 @@ import requests
 import yaml
 from kombu import Connection, Exchange, Producer
 from stack import Stack, poll_task
-from support import baked, private_redis, production_env, wait_until
+from support import (
+    baked,
+    browser,
+    client_of,
+    http_get,
+    http_post,
+    private_redis,
+    production_env,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
-WALK = "app.tasks.progress.walk"
+LONG_TASK = "app.tasks.progress.long_task"
 # A worker that died holding a task gives it back after this many seconds.
-# POST /tasks refuses walks that could outlive it (they would run twice).
+# POST /tasks refuses long tasks that could outlive it (they would run twice).
 VISIBILITY_TIMEOUT = 10
 
 
@@ -59,8 +68,9 @@ def stack(project, project_venv, redis, database_url, tmp_path):
     running.stop()
 
 
-def start_task(stack: Stack, **body) -> str:
-    response = requests.post(stack.url("/tasks"), json=body, timeout=15)
+def start_task(stack: Stack, client: requests.Session | None = None, **body) -> str:
+    client = client or client_of(stack.base_url)
+    response = client.post(stack.url("/tasks"), json=body, timeout=15)
     assert response.status_code == 202, response.text
     return response.json()["status_url"]
 
@@ -77,7 +87,7 @@ def runs_of(stack: Stack, name: str = "worker") -> collections.Counter:
         for key, process in stack.processes.items()
         if key.startswith(name)
     )
-    return collections.Counter(re.findall(rf"{WALK}\[([^\]]+)\] succeeded", text))
+    return collections.Counter(re.findall(rf"{LONG_TASK}\[([^\]]+)\] succeeded", text))
 
 
 def test_pool_process_killed_mid_task_is_run_again(stack):
@@ -114,7 +124,9 @@ def test_broker_down_answers_503_fast_and_recovers(stack, redis, tmp_path):
     redis["server"].stop()
     for method, path in [("POST", "/tasks"), ("GET", status_url)]:
         started = time.monotonic()
-        response = requests.request(method, stack.url(path), timeout=30)
+        response = client_of(stack.base_url).request(
+            method, stack.url(path), timeout=30
+        )
         assert time.monotonic() - started < 10
         assert response.status_code == 503
         assert set(response.json()) == {"error"}
@@ -146,7 +158,7 @@ def test_pickled_message_is_refused_and_never_run(stack, redis):
             exchange=Exchange("celery", type="direct"),
             routing_key="celery",
             serializer="pickle",
-            headers={"task": WALK, "id": task_id, "lang": "py"},
+            headers={"task": LONG_TASK, "id": task_id, "lang": "py"},
         )
     wait_until(
         lambda: "untrusted content" in worker.log_text(),
@@ -157,14 +169,28 @@ def test_pickled_message_is_refused_and_never_run(stack, redis):
     assert task_id not in runs_of(stack)
 
 
+def state_of(client: requests.Session, status_url: str) -> str:
+    return client.get(status_url, timeout=15).json()["state"]
+
+
 def test_a_thousand_tasks_over_http_each_run_once(stack):
     """1,000 tasks from 20 concurrent clients: all SUCCESS, none lost or doubled."""
     stack.start_worker("worker", "--concurrency", "2")
     stack.start_web(workers=2)
+    browsers = [browser() for _ in range(20)]
+    for each in browsers:  # each gets its session cookie before the rush
+        each.get(stack.url("/tasks"), timeout=15)
     with ThreadPoolExecutor(20) as clients:
-        status_urls = list(
-            clients.map(lambda _: start_task(stack, total=1, delay=0), range(1000))
+        started = list(
+            clients.map(
+                lambda index: (
+                    browsers[index % 20],
+                    start_task(stack, browsers[index % 20], total=1, delay=0),
+                ),
+                range(1000),
+            )
         )
+    status_urls = [url for _, url in started]
     task_ids = {url.rsplit("/", 1)[1] for url in status_urls}
     assert len(task_ids) == 1000
     wait_until(
@@ -178,23 +204,23 @@ def test_a_thousand_tasks_over_http_each_run_once(stack):
     with ThreadPoolExecutor(20) as clients:
         states = list(
             clients.map(
-                lambda url: requests.get(stack.url(url), timeout=15).json()["state"],
-                status_urls,
+                lambda pair: state_of(pair[0], stack.url(pair[1])),
+                started,
             )
         )
     assert collections.Counter(states) == {"SUCCESS": 1000}
 
 
-def test_a_walk_that_could_outlive_the_visibility_timeout_runs_once(stack):
+def test_a_task_that_could_outlive_the_visibility_timeout_runs_once(stack):
     """Longer than the visibility timeout: refused. Shorter: one worker only.
 
-    Two workers watch the queue, so a walk still running when Redis hands it
+    Two workers watch the queue, so a long task still running when Redis hands it
     out again would be received by the second one.
     """
     first = stack.start_worker("worker", "--concurrency", "1")
     second = stack.start_worker("worker-2", "--concurrency", "1")
     stack.start_web()
-    refused = requests.post(
+    refused = http_post(
         stack.url("/tasks"), json={"total": 120, "delay": 0.1}, timeout=15
     )
     assert refused.status_code == 400
@@ -205,7 +231,7 @@ def test_a_walk_that_could_outlive_the_visibility_timeout_runs_once(stack):
     time.sleep(VISIBILITY_TIMEOUT + 2)  # a second delivery would be due by now
     task_id = status_url.rsplit("/", 1)[1]
     logs = first.log_text() + second.log_text()
-    assert logs.count(f"{WALK}[{task_id}] received") == 1
+    assert logs.count(f"{LONG_TASK}[{task_id}] received") == 1
     assert runs_of(stack)[task_id] == 1
 
 
@@ -215,15 +241,14 @@ def test_rate_limits_count_across_web_processes_in_redis(stack):
     stack.env["TASKS_RATE_LIMIT"] = "5/minute"
     stack.start_web(workers=2)
     answers = [
-        requests.post(stack.url("/tasks"), json={"total": 1}, timeout=15)
-        for _ in range(8)
+        http_post(stack.url("/tasks"), json={"total": 1}, timeout=15) for _ in range(8)
     ]
     assert [answer.status_code for answer in answers] == [202] * 5 + [429] * 3
     assert set(answers[-1].json()) == {"error"}
     assert 1 <= int(answers[-1].headers["Retry-After"]) <= 61
     status_url = answers[0].json()["status_url"]
     for _ in range(10):
-        assert requests.get(stack.url(status_url), timeout=15).status_code == 200
+        assert http_get(stack.url(status_url), timeout=15).status_code == 200
 
 
 def test_a_full_queue_answers_503_with_retry_after(stack):
@@ -233,7 +258,7 @@ def test_a_full_queue_answers_503_with_retry_after(stack):
     for _ in range(4):
         start_task(stack, total=1, delay=0)
     time.sleep(1.5)  # each web process reads the queue length once a second
-    response = requests.post(stack.url("/tasks"), json={}, timeout=15)
+    response = http_post(stack.url("/tasks"), json={}, timeout=15)
     assert response.status_code == 503
     assert set(response.json()) == {"error"}
     assert response.headers["Retry-After"] == "10"
@@ -272,13 +297,13 @@ def test_a_workers_health_check_pings_that_worker_only(stack, worker_health_chec
 
 
 def test_health_is_the_web_tiers_whatever_the_workers_do(stack, redis):
-    """A solo worker busy with a walk answers no ping: /healthz stays 200.
+    """A solo worker busy with a long task answers no ping: /healthz stays 200.
     A wrong broker password is a 503 naming the broker, not a 500."""
     stack.start_worker("worker", "--pool", "solo")
     stack.start_web()
     status_url = start_task(stack, total=50, delay=0.1)
     poll_task(stack.url(status_url), {"PROGRESS"}, stack.logs)
-    response = requests.get(stack.url("/healthz"), timeout=15)
+    response = http_get(stack.url("/healthz"), timeout=15)
     assert response.status_code == 200, response.text
     assert response.json()["broker"] == "up"
     stack.stop()
@@ -286,7 +311,7 @@ def test_health_is_the_web_tiers_whatever_the_workers_do(stack, redis):
     url = redis["server"].url.replace("redis://", "redis://:wrong-password@")
     stack.env["CELERY_BROKER_URL"] = stack.env["CELERY_RESULT_BACKEND"] = url
     stack.start_web()
-    response = requests.get(stack.url("/healthz"), timeout=15)
+    response = http_get(stack.url("/healthz"), timeout=15)
     assert response.status_code == 503, response.text
     assert response.json()["broker"] == "down"
     assert "broker" in response.json()["error"]

@@ -13,9 +13,10 @@ the broker, and comes back through the queue's topic exchange.
 import psycopg
 import pytest
 import requests
+from celery import Celery
 from rabbitmq import PrivateRabbitMQ
 from stack import Stack, poll_task
-from support import baked, private_redis, production_env, run_project
+from support import baked, http_post, private_redis, production_env, run_project
 
 pytestmark = pytest.mark.e2e
 
@@ -52,7 +53,7 @@ def stack(cookies, project_venv, rabbitmq, database_url, tmp_path):
 
 
 def start_task(stack: Stack) -> requests.Response:
-    return requests.post(stack.url("/tasks"), json={"total": 2}, timeout=30)
+    return http_post(stack.url("/tasks"), json={"total": 2}, timeout=30)
 
 
 def test_a_task_the_broker_refuses_is_a_503_and_leaves_no_job(
@@ -84,16 +85,13 @@ def count_jobs(database_url: str) -> int:
         return connection.execute("SELECT count(*) FROM jobs").fetchone()[0]
 
 
-# Sends a walk due in ten seconds through the project's Celery; prints its id.
+# Sends a long task due in ten seconds through the project's Celery; prints its id.
 SEND_LATER = """
 from app import create_app
-from app.task_ids import issue_task_id
-from app.tasks.progress import walk
+from app.tasks.progress import long_task
 app = create_app()
 with app.app_context():
-    task_id = issue_task_id()
-    walk.apply_async(kwargs={"total": 1, "delay": 0}, task_id=task_id, countdown=10)
-print(task_id)
+    print(long_task.apply_async(kwargs={"total": 1, "delay": 0}, countdown=10).id)
 """
 
 
@@ -111,9 +109,11 @@ def test_a_countdown_waits_in_the_broker_not_in_the_worker(stack, rabbitmq):
     sent = run_project(
         stack.project, stack.venv, "python", "-c", SEND_LATER, env=stack.env
     )
-    later_url = stack.url(f"/tasks/{sent.stdout.split()[-1]}")
+    later = Celery(backend=stack.env["CELERY_RESULT_BACKEND"]).AsyncResult(
+        sent.stdout.split()[-1]
+    )
     response = start_task(stack)
     assert response.status_code == 202, response.text
     poll_task(stack.url(response.json()["status_url"]), {"SUCCESS"}, stack.logs)
-    assert requests.get(later_url, timeout=15).json()["state"] == "PENDING"
-    poll_task(later_url, {"SUCCESS"}, stack.logs, timeout=60)
+    assert later.state == "PENDING"
+    assert later.get(timeout=60) == {"current": 1, "total": 1}

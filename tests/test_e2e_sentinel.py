@@ -1,10 +1,10 @@
-"""Redis Sentinel: the master dies mid-walk, Sentinel promotes its replica,
+"""Redis Sentinel: the master dies mid-long task, Sentinel promotes its replica,
 and the web and the workers follow it without a restart.
 
 The default bake runs in production (gunicorn, a prefork worker, an idle
 `-Q mail` worker, PostgreSQL) with `sentinel://` URLs for the broker and the
 results: a private Redis master, its replica and three Sentinels (quorum 2),
-all on loopback ports of their own. One test SIGKILLs the master while walks
+all on loopback ports of their own. One test SIGKILLs the master while long tasks
 run and one waits in the queue, once the replica holds every write made so
 far (Redis replicates asynchronously: a write of the master's last instant
 may never reach the replica, and no setting of this project changes that);
@@ -28,6 +28,8 @@ from support import (
     ManagedProcess,
     baked,
     free_port,
+    http_get,
+    http_post,
     private_redis,
     production_env,
     run_project,
@@ -148,7 +150,7 @@ def servers(tmp_path):
 @pytest.fixture
 def stack(cookies, project_venv, servers, database_url, tmp_path):
     """The default bake in production on the Sentinel group."""
-    project = baked(cookies)
+    project = baked(cookies, use_redis_sentinel=True)
     env = production_env(
         project_venv,
         project,
@@ -179,7 +181,7 @@ def post_task(stack: Stack, client: str | None = None, **body) -> requests.Respo
     if client is None:
         number = next(CLIENTS)
         client = f"10.0.{number // 250}.{number % 250 + 1}"
-    return requests.post(
+    return http_post(
         stack.url("/tasks"), json=body, headers={"X-Forwarded-For": client}, timeout=15
     )
 
@@ -191,13 +193,13 @@ def start(stack: Stack, **body) -> str:
 
 
 def progress(status_url: str) -> int:
-    """A walk's current step; -1 while its status cannot be read."""
-    response = requests.get(status_url, timeout=15)
+    """A long task's current step; -1 while its status cannot be read."""
+    response = http_get(status_url, timeout=15)
     return response.json()["current"] if response.ok else -1
 
 
 def healthy(stack: Stack) -> bool:
-    return requests.get(stack.url("/healthz"), timeout=15).status_code == 200
+    return http_get(stack.url("/healthz"), timeout=15).status_code == 200
 
 
 def accepted(stack: Stack) -> dict | None:
@@ -251,11 +253,11 @@ def test_web_and_worker_follow_the_master_through_a_failover(stack, servers):
     probe = "192.0.2.7"  # the rate-limit probe's address
     for _ in range(RATE_LIMIT - 2):
         assert post_task(stack, probe, total=1, delay=0).status_code == 202
-    # Two walks run (concurrency 2) and a third waits in the queue.
-    walks = [start(stack, total=40, delay=0.25) for _ in range(3)]
-    for status_url in walks[:2]:
+    # Two long tasks run (concurrency 2) and a third waits in the queue.
+    long_tasks = [start(stack, total=40, delay=0.25) for _ in range(3)]
+    for status_url in long_tasks[:2]:
         poll_task(status_url, {"PROGRESS"}, stack.logs)
-    before = [progress(status_url) for status_url in walks[:2]]
+    before = [progress(status_url) for status_url in long_tasks[:2]]
     # Every write so far (tasks, rate-limit counts) is on the replica too.
     master = redis.Redis(port=servers.master.port, socket_timeout=5)
     master.set("test:replicated", 1)
@@ -277,7 +279,7 @@ def test_web_and_worker_follow_the_master_through_a_failover(stack, servers):
     wait_until(
         lambda: all(
             progress(status_url) > then
-            for status_url, then in zip(walks[:2], before, strict=True)
+            for status_url, then in zip(long_tasks[:2], before, strict=True)
         ),
         timeout=60,
         message=stack.logs,
@@ -288,15 +290,15 @@ def test_web_and_worker_follow_the_master_through_a_failover(stack, servers):
     running_again = time.monotonic() - killed
     print(
         f"after SIGKILL of the master: promoted {promoted:.1f} s, /healthz 200 "
-        f"{healthy_again:.1f} s, POST /tasks 202 {accepting:.1f} s, walks moving "
+        f"{healthy_again:.1f} s, POST /tasks 202 {accepting:.1f} s, long tasks moving "
         f"{moving:.1f} s, a new task SUCCESS {running_again:.1f} s"
     )
 
-    for status_url in walks:
+    for status_url in long_tasks:
         final = poll_task(status_url, FINAL, stack.logs, timeout=120)[-1]
         assert final["state"] == "SUCCESS", stack.logs()
         assert final["current"] == final["total"] == 40
-    print(f"every walk SUCCESS {time.monotonic() - killed:.1f} s after the kill")
+    print(f"every long task SUCCESS {time.monotonic() - killed:.1f} s after the kill")
 
     # The probe's counts were replicated and go on on the new master: two
     # more requests pass, the next is refused.
@@ -307,13 +309,13 @@ def test_web_and_worker_follow_the_master_through_a_failover(stack, servers):
     with new_master:
         assert new_master.keys("LIMITS:*"), "the limits are not counted in Redis"
 
-    # No process restarted, the workers answer, and each walk ran once.
+    # No process restarted, the workers answer, and each long task ran once.
     for name, process in stack.processes.items():
         assert process.process.poll() is None, f"{name} ended\n{stack.logs()}"
     for name in ("worker", "mail"):
         ping(stack, name)
     worker_log = stack.processes["worker"].log_text()
-    for status_url in walks:
+    for status_url in long_tasks:
         task_id = status_url.rsplit("/", 1)[1]
         assert worker_log.count(f"[{task_id}] succeeded") == 1
 
@@ -322,18 +324,18 @@ def test_web_and_worker_follow_the_master_through_a_failover(stack, servers):
 def test_a_master_restart_without_failover_keeps_every_worker(stack, servers, noticed):
     """Back before a Sentinel calls it down, the master is still the master.
 
-    Kombu's own Sentinel channel killed the worker running a walk (an
+    Kombu's own Sentinel channel killed the worker running a long task (an
     AttributeError as it reconnects). A worker that notices the restart
     late (stopped here meanwhile, as a busy one might be) finds Redis back
-    when it closes its channel: kombu puts the running walk back on the
+    when it closes its channel: kombu puts the running long task back on the
     queue, and acknowledging the first run must not kill the worker either.
-    The walk then runs twice, as Celery says tasks acknowledged late may.
+    The long task then runs twice, as Celery says tasks acknowledged late may.
     """
     status_url = start(stack, total=40, delay=0.1)
     poll_task(status_url, {"PROGRESS"}, stack.logs)
     worker = stack.processes["worker"]
     if noticed == "late":
-        worker.send_signal(signal.SIGSTOP)  # its main process; the walk runs on
+        worker.send_signal(signal.SIGSTOP)  # its main process; the long task runs on
     master = servers.master
     master.stop()
     servers.master = private_redis(Path(master.cwd), port=master.port, persistent=True)

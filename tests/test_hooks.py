@@ -136,6 +136,7 @@ def test_post_gen_removes_unselected_options(tmp_path):
     """Files of unselected options go; a .env with a secret is written."""
     for name in [
         "app/tasks/periodic.py",
+        "app/platform/sentinel.py",
         "flowerconfig.py",
         "Dockerfile",
         "compose.yaml",
@@ -146,9 +147,26 @@ def test_post_gen_removes_unselected_options(tmp_path):
     answers = {**VALID, "ci": "none", "__template_version": "1.0", "_output_dir": "/x"}
     post_gen.main(tmp_path, answers)
     assert not (tmp_path / "app/tasks/periodic.py").exists()
+    assert not (tmp_path / "app/platform/sentinel.py").exists()
     assert not (tmp_path / "flowerconfig.py").exists()
     assert (tmp_path / "Dockerfile").exists()
     assert not (tmp_path / ".github").exists()
     assert (tmp_path / ".env").stat().st_mode & 0o777 == 0o600
     recorded = (tmp_path / ".cookiecutter.json").read_text()
     assert "_output_dir" not in recorded and '"template_version": "1.0"' in recorded
+
+
+@pytest.mark.parametrize("flower", [True, False])
+def test_post_gen_writes_a_flower_login_when_flower_is_chosen(tmp_path, flower):
+    """Flower refuses to start outside development without FLOWER_BASIC_AUTH."""
+    answers = {**VALID, "use_flower": flower, "__template_version": "1.0"}
+    post_gen.main(tmp_path, answers)
+    env = dict(
+        line.split("=", 1)
+        for line in (tmp_path / ".env").read_text().splitlines()
+        if "=" in line
+    )
+    assert ("FLOWER_BASIC_AUTH" in env) is flower
+    if flower:
+        user, password = env["FLOWER_BASIC_AUTH"].split(":")
+        assert user == "admin" and len(password) >= 24

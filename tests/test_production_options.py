@@ -7,9 +7,11 @@ applied with cruft.
 """
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -127,3 +129,113 @@ def test_template_updates_reach_a_baked_project(tmp_path):
     run("cruft", "update", "--skip-apply-ask", "--allow-untracked-files", cwd=project)
     assert "A new release of the template." in (project / "README.md").read_text()
     shutil.rmtree(template)
+
+
+def test_the_image_installs_the_dependencies_before_the_code(project):
+    """A code change reuses the dependency layer; the code is copied last."""
+    dockerfile = (project / "Dockerfile").read_text()
+    build, final = dockerfile.split("\nFROM ", 2)[1:]
+    assert "COPY app" not in build  # the dependencies alone
+    assert build.index("COPY pyproject.toml") < build.index("pip install")
+    copies = [line for line in final.splitlines() if line.startswith("COPY")]
+    assert copies[-1].endswith("app ./app")
+    # SIGTERM (docker stop, a redeploy) stops a worker softly.
+    assert "REMAP_SIGTERM=SIGQUIT" in final
+
+
+def test_pyproject_alone_installs_the_dependencies_only(project, tmp_path):
+    """The image's first layer: pyproject.toml without app/ builds an empty
+    distribution of the project's name, which the same RUN uninstalls."""
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(project / name, tmp_path / name)
+    run(
+        "python",
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "-q",
+        "-w",
+        "dist",
+        ".",
+        cwd=tmp_path,
+    )
+    [wheel] = (tmp_path / "dist").glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        assert not [name for name in archive.namelist() if name.startswith("app/")]
+    slug = json.loads((project / ".cookiecutter.json").read_text())["project_slug"]
+    assert wheel.name.startswith(slug.replace("-", "_") + "-")
+    assert f"pip uninstall --yes --quiet {slug}" in (project / "Dockerfile").read_text()
+
+
+def test_a_built_wheel_is_complete(cookies, project_venv, tmp_path):
+    """Installed from its wheel alone, away from the source, the app serves
+    its page, its script and its API document."""
+    project = Path(cookies.bake().project_path)
+    run(
+        "python",
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "-q",
+        "-w",
+        str(tmp_path),
+        ".",
+        cwd=project,
+    )
+    [wheel] = tmp_path.glob("*.whl")
+    installed = tmp_path / "site"
+    run(
+        "python",
+        "-m",
+        "pip",
+        "install",
+        "--no-deps",
+        "-q",
+        "--target",
+        str(installed),
+        str(wheel),
+        cwd=tmp_path,
+    )
+    check = (
+        "from app import create_app\n"
+        "client = create_app('testing').test_client()\n"
+        "for path in ('/', '/static/progress.js', '/openapi.json'):\n"
+        "    assert client.get(path).status_code == 200, path\n"
+        "print(create_app.__module__ and __import__('app').__file__)\n"
+    )
+    away = tmp_path / "elsewhere"
+    away.mkdir()
+    completed = subprocess.run(
+        [str(project_venv.python), "-c", check],
+        cwd=away,
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(installed)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip().startswith(str(installed))
+
+
+def test_compose_publishes_flower_on_this_machine_only(project):
+    """Flower's login is plain basic auth: it listens on 127.0.0.1 only, and
+    the bake's .env holds a login, so Flower starts (it refuses without)."""
+    services = yaml.safe_load((project / "compose.yaml").read_text())["services"]
+    assert services["flower"]["ports"] == ["127.0.0.1:5555:5555"]
+    assert "FLOWER_BASIC_AUTH=admin:" in (project / ".env").read_text()
+    assert "APP_BASE_URL" in services["web"]["environment"]
+
+
+def test_the_workflow_runs_both_ends_of_the_supported_pythons(cookies):
+    """The image's Python, the lowest and the highest of cookiecutter.json."""
+    choices = json.loads((REPO / "cookiecutter.json").read_text())["python_version"]
+    ordered = sorted(choices, key=lambda version: tuple(map(int, version.split("."))))
+    for chosen in choices:
+        project = Path(
+            cookies.bake(extra_context={"python_version": chosen}).project_path
+        )
+        workflow = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())
+        matrix = workflow["jobs"]["test"]["strategy"]["matrix"]["python-version"]
+        assert set(matrix) == {ordered[0], chosen, ordered[-1]}

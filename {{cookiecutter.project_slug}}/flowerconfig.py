@@ -1,14 +1,13 @@
 """Flower's settings: `celery -A celery_worker.celery flower` reads this file.
 
-Outside development Flower asks for a login: set FLOWER_BASIC_AUTH to
-"user:password" (several pairs separated by commas).
+Outside development Flower asks for a login: FLOWER_BASIC_AUTH holds
+"user:password" pairs, separated by commas (the bake wrote one to .env).
 https://flower.readthedocs.io/en/latest/config.html
 """
 
 import os
 
-import tornado.web
-from flower.views.monitor import Metrics
+from app.platform.flower_metrics_login import require_login_for_metrics
 
 port = int(os.environ.get("FLOWER_PORT", "5555"))
 basic_auth = [
@@ -18,8 +17,4 @@ basic_auth = [
 if not basic_auth and os.environ.get("APP_ENV", "development") != "development":
     raise SystemExit("FLOWER_BASIC_AUTH is not set: Flower needs a login here.")
 
-# Flower 2.2 serves /metrics (task names, worker names and counts) without
-# asking for the login every other page asks for: ask for it there too.
-# Prometheus sends it with `basic_auth` in its scrape config.
-# tests/test_flower.py checks both pages; pyproject.toml pins flower <2.3.
-Metrics.get = tornado.web.authenticated(Metrics.get)
+require_login_for_metrics()

@@ -79,15 +79,30 @@ def worker(celery_args: tuple[str, ...]) -> None:
     """Run a Celery worker; `worker --help` lists Celery's options.
 
     It runs `celery -A celery_worker.celery worker --loglevel INFO` with the
-    arguments given, and with REMAP_SIGTERM=SIGQUIT unless it is set: SIGTERM
-    then stops the worker softly (README, "Stopping a worker").
+    arguments given. On the prefork pool (the default) it sets
+    REMAP_SIGTERM=SIGQUIT unless that is set: SIGTERM then stops the worker
+    softly (README, "Stopping a worker"); the other pools cannot hand a
+    running task back.
     """
     load_app()  # a bad setting stops here, in one line
     env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
-    env.setdefault("REMAP_SIGTERM", "SIGQUIT")
+    if pool_of(celery_args) == "prefork":
+        env.setdefault("REMAP_SIGTERM", "SIGQUIT")
     command = [sys.executable, "-m", "celery", "-A", "celery_worker.celery"]
     command += ["worker", "--loglevel", "INFO", *celery_args]
     os.execve(sys.executable, command, env)  # noqa: S606 (our own interpreter)
+
+
+def pool_of(celery_args: tuple[str, ...]) -> str:
+    """The pool `celery worker` runs with these arguments: prefork unless told."""
+    for index, argument in enumerate(celery_args):
+        if argument in ("-P", "--pool") and index + 1 < len(celery_args):
+            return celery_args[index + 1]
+        if argument.startswith("--pool="):
+            return argument.split("=", 1)[1]
+        if argument.startswith("-P") and len(argument) > 2:
+            return argument[2:]
+    return "prefork"
 {%- if cookiecutter.use_celery_beat %}
 
 

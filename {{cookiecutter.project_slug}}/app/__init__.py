@@ -14,7 +14,10 @@ from app.platform.database import database_init_app
 from app.platform.errors import register_error_handlers
 from app.platform.limits import limits_init_app
 from app.platform.security import security_headers_init_app
-from app.views import account, health, home, openapi, tasks
+from app.views import account, health, home, openapi
+
+# Not `tasks`: the name would hide the package app.tasks.
+from app.views import tasks as task_api
 
 csrf = CSRFProtect()
 
@@ -50,10 +53,10 @@ def create_app(
 
     app.register_blueprint(home.bp)
     app.register_blueprint(account.bp)
-    app.register_blueprint(tasks.bp)
+    app.register_blueprint(task_api.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)
     # The JSON API takes JSON only and refuses other sites' pages
     # (app/platform/security.py): the forms' CSRF token is not its guard.
-    csrf.exempt(tasks.bp)
+    csrf.exempt(task_api.bp)
     return app

@@ -179,3 +179,29 @@ def confirmation_link(app, address: str) -> str:
     """The path of the link that the confirmation mail would carry."""
     with app.app_context():
         return f"/account/confirm/{confirmation_token(user(app, address))}"
+
+
+def test_the_mailed_link_is_built_from_app_base_url_not_the_host(
+    app, client, sent_tasks
+):
+    """A post with `Host: evil.example` must not mail a link to that host."""
+    app.config["APP_BASE_URL"] = "https://app.example.com/base"
+    evil = "http://evil.example"
+    page = client.get("/account/register", base_url=evil).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)[1]
+    form = {"email": "ada@example.com", "csrf_token": token}
+    assert client.post("/account/register", data=form, base_url=evil).status_code == 302
+    [(name, (_, link))] = sent_tasks
+    assert name == "app.tasks.email.send_confirmation_email"
+    assert link.startswith("https://app.example.com/base/account/confirm/")
+    assert "evil" not in link
+
+
+def test_a_link_signed_with_an_earlier_key_still_confirms(app, client):
+    """SECRET_KEY_FALLBACKS: rotating the key orphans no link on its way."""
+    register(client, "ada@example.com")
+    link = confirmation_link(app, "ada@example.com")
+    app.config["SECRET_KEY_FALLBACKS"] = [app.secret_key]
+    app.secret_key = "a-new-key"
+    assert client.get(link).status_code == 200
+    assert user(app, "ada@example.com").confirmed_at is not None

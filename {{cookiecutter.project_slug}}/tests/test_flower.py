@@ -14,10 +14,8 @@ from conftest import PROJECT_DIR, free_port, wait_for, worker_process
 LOGIN = "admin:flower-test-password"
 
 
-def test_flower_lists_the_worker_behind_a_login(broker_urls, tmp_path):
-    """Its API and its metrics need the login; with it, it lists the worker."""
-    queue = f"flower-{uuid.uuid4().hex}"
-    port = free_port()
+def run_flower(broker_urls: dict, port: int, log, *options: str) -> subprocess.Popen:
+    """`celery -A celery_worker.celery flower OPTIONS` on `port`."""
     env = {
         **os.environ,
         **broker_urls,
@@ -26,14 +24,22 @@ def test_flower_lists_the_worker_behind_a_login(broker_urls, tmp_path):
         "FLOWER_BASIC_AUTH": LOGIN,
         "FLOWER_PORT": str(port),
     }
+    command = [sys.executable, "-m", "celery", "-A", "celery_worker.celery"]
+    return subprocess.Popen(
+        [*command, "flower", *options],
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def test_flower_lists_the_worker_behind_a_login(broker_urls, tmp_path):
+    """Its API and its metrics need the login; with it, it lists the worker."""
+    queue = f"flower-{uuid.uuid4().hex}"
+    port = free_port()
     with worker_process(queue, broker_urls, tmp_path / "worker.log", pool="threads"):
-        flower = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "celery_worker.celery", "flower"],
-            cwd=PROJECT_DIR,
-            env=env,
-            stdout=(tmp_path / "flower.log").open("w"),
-            stderr=subprocess.STDOUT,
-        )
+        flower = run_flower(broker_urls, port, tmp_path / "flower.log")
         try:
             url = f"http://127.0.0.1:{port}/api/workers?refresh=1"
             wait_for(lambda: status(url) is not None, 30, "Flower to answer")
@@ -85,3 +91,24 @@ def test_flower_refuses_to_start_without_a_login_outside_development():
     )
     assert completed.returncode != 0
     assert "FLOWER_BASIC_AUTH" in completed.stderr
+
+
+def test_a_stock_flower_still_serves_its_metrics_without_the_login(
+    broker_urls, tmp_path
+):
+    """The bug app/platform/flower_metrics_login.py works around, reproduced:
+    Flower's own settings (no flowerconfig.py), a login, /metrics open.
+
+    The day this fails, Flower fixed it: delete the workaround module.
+    """
+    port = free_port()
+    options = ("--conf=/dev/null", f"--basic-auth={LOGIN}", f"--port={port}")
+    stock = run_flower(broker_urls, port, tmp_path / "flower.log", *options)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: status(f"{url}/healthcheck") == 200, 30, "Flower to answer")
+        assert status(f"{url}/api/workers") == 401
+        assert status(f"{url}/metrics") == 200
+    finally:
+        stock.terminate()
+        stock.wait(30)

@@ -3,7 +3,8 @@
 import time
 
 import pytest
-from conftest import make_current
+from conftest import make_current, private_redis_server
+from redis import Redis
 
 from app import create_app
 
@@ -47,3 +48,22 @@ def test_a_busy_worker_pool_keeps_it_healthy(live_client):
         live_client.post("/tasks", json={"total": 20, "delay": 0.1})
     response = live_client.get("/healthz")
     assert response.status_code == 200
+
+
+def test_health_checks_reuse_their_connections(database_url, tmp_path):
+    """A load balancer asks every few seconds: each check borrows pooled
+    connections to the broker and the result store, never opens new ones."""
+    with private_redis_server(tmp_path) as redis:
+        settings = {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "CELERY_BROKER_URL": redis.url,
+            "CELERY_RESULT_BACKEND": redis.url,
+        }
+        client = make_current(create_app("testing", settings)).test_client()
+        server = Redis.from_url(redis.url)
+        assert client.get("/healthz").status_code == 200
+        before = server.info("stats")["total_connections_received"]
+        for _ in range(50):
+            assert client.get("/healthz").status_code == 200
+        opened = server.info("stats")["total_connections_received"] - before
+    assert opened <= 2

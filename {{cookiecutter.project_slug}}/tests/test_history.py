@@ -2,6 +2,7 @@
 
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from celery import states
@@ -11,8 +12,10 @@ from sqlalchemy import event, text
 from test_tasks_api import poll
 
 from app import create_app
-from app.history import record_end, record_progress
+from app.history import record_end, record_progress, tidy
 from app.models import Job, db
+from app.models.base import utcnow
+from app.tasks.progress import long_task
 
 
 @pytest.fixture
@@ -199,3 +202,25 @@ def test_worker_records_a_cancelled_task(live_client, live_app):
     row = job(live_app, task_id)
     assert row.state == "REVOKED"
     assert 0 <= row.current < 100
+
+
+def test_tidy_ends_rows_the_result_store_has_ended_and_prunes_expired_ones(app, client):
+    """A final write the database missed is made up; expired jobs go, and
+    are never listed meanwhile (their ids answer 404 by then)."""
+    finished, lost, waiting = (client.post("/tasks").get_json()["id"] for _ in range(3))
+    with app.app_context():
+        long_task.backend.mark_as_done(finished, {"current": 10, "total": 10})
+        long_task.backend.mark_as_failure(lost, RuntimeError("lost"))
+        record_end(finished, states.SUCCESS)
+        expired = db.session.get(Job, waiting)
+        expired.created_at = utcnow() - timedelta(days=2)
+        db.session.commit()
+    assert [task["id"] for task in client.get("/tasks").get_json()["tasks"]] == [
+        lost,
+        finished,
+    ]
+    with app.app_context():
+        assert tidy(long_task.backend) == (1, 1)
+        assert db.session.get(Job, lost).state == states.FAILURE
+        assert db.session.get(Job, waiting) is None
+        assert tidy(long_task.backend) == (0, 0)

@@ -10,6 +10,7 @@ from werkzeug.exceptions import BadRequest
 from app import create_app
 from app.config import BaseConfig
 from app.forms.tasks import time_limits
+from app.platform import limits
 
 
 @pytest.fixture
@@ -128,3 +129,28 @@ def test_a_task_too_long_for_the_broker_is_a_400_naming_the_fields(database_url)
     assert response.status_code == 400
     assert "total" in response.get_json()["error"]
     assert "delay" in response.get_json()["error"]
+
+
+def test_a_proxy_left_unnamed_is_warned_of_once_per_process(
+    limited_app, caplog, monkeypatch
+):
+    """X-Forwarded-For with FORWARDED_PROXIES=0: every user of the proxy
+    shares one rate limit, and the log says so, once, naming the setting."""
+    limits.warn_once_of_a_proxy.cache_clear()
+    client = limited_app.test_client()
+    client.get("/tasks")
+    assert "FORWARDED_PROXIES" not in caplog.text
+    for _ in range(3):
+        client.get("/tasks", headers={"X-Forwarded-For": "203.0.113.7"})
+    warnings = [r for r in caplog.records if "FORWARDED_PROXIES" in r.getMessage()]
+    assert len(warnings) == 1
+    assert warnings[0].levelname == "WARNING"
+
+
+def test_a_named_proxy_is_not_warned_of(database_url, caplog):
+    app = create_app(
+        "testing", {"SQLALCHEMY_DATABASE_URI": database_url, "FORWARDED_PROXIES": 1}
+    )
+    limits.warn_once_of_a_proxy.cache_clear()
+    app.test_client().get("/tasks", headers={"X-Forwarded-For": "203.0.113.7"})
+    assert "FORWARDED_PROXIES" not in caplog.text

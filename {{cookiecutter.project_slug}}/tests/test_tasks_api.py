@@ -9,7 +9,8 @@ from conftest import make_current
 
 from app import create_app
 from app.config import BaseConfig
-from app.tasks.progress import long_task
+from app.models import Job, db
+from app.tasks.progress import cancel_key, long_task
 
 
 def test_start_answers_202_with_where_to_follow(client):
@@ -137,3 +138,113 @@ def test_a_task_is_followed_until_its_result_expires(database_url):
     assert client.get(status_url).get_json()["state"] == "PENDING"
     time.sleep(2.1)
     assert client.get(status_url).status_code == 404
+
+
+def jobs(app) -> int:
+    with app.app_context():
+        return db.session.query(Job).count()
+
+
+@pytest.mark.parametrize("method", ["get", "delete"])
+def test_another_clients_task_is_a_404_like_an_unknown_id(app, method):
+    """Holding an id is not owning it: ids show up in logs and shared URLs."""
+    ada, bob = app.test_client(), app.test_client()
+    task_id = ada.post("/tasks").get_json()["id"]
+    bob.get("/tasks")  # bob has a session of his own
+    response = getattr(bob, method)(f"/tasks/{task_id}")
+    assert response.status_code == 404
+    unknown = getattr(bob, method)("/tasks/unknown").get_json()["error"]
+    assert response.get_json()["error"] == unknown.replace("unknown", task_id)
+    assert ada.get(f"/tasks/{task_id}").status_code == 200
+    with app.app_context():
+        assert long_task.backend.get(cancel_key(task_id)) is None
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", None]
+)
+def test_a_body_not_declared_json_is_a_415_and_queues_nothing(
+    app, client, content_type
+):
+    """A form or `text/plain` post needs no preflight: it must not start work."""
+    response = client.post("/tasks", data='{"total": 3}', content_type=content_type)
+    assert response.status_code == 415
+    assert "application/json" in response.get_json()["error"]
+    assert jobs(app) == 0
+
+
+CROSS_SITE = [
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Origin": "https://evil.example"},
+    {"Origin": "null"},
+    {"Sec-Fetch-Site": "same-origin", "Origin": "https://evil.example"},
+]
+
+
+@pytest.mark.parametrize("headers", CROSS_SITE)
+def test_a_cross_site_request_is_a_403_and_changes_nothing(app, client, headers):
+    """Another site's page cannot start a task, nor cancel one, in your name."""
+    task_id = client.post("/tasks").get_json()["id"]
+    response = client.post("/tasks", json={}, headers=headers)
+    assert response.status_code == 403
+    assert "error" in response.get_json()
+    assert client.delete(f"/tasks/{task_id}", headers=headers).status_code == 403
+    assert jobs(app) == 1
+    with app.app_context():
+        assert long_task.backend.get(cancel_key(task_id)) is None
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "same-origin", "Origin": "http://localhost"},
+        {"Origin": "http://localhost"},  # APP_BASE_URL's origin
+        {"Sec-Fetch-Site": "none"},  # typed in the address bar
+        {},  # curl, scripts: no browser, no cookie to abuse
+    ],
+)
+def test_the_apps_own_pages_and_other_clients_start_tasks(client, headers):
+    assert client.post("/tasks", json={}, headers=headers).status_code == 202
+
+
+def test_ids_and_sessions_outlive_a_rotated_key(database_url):
+    """With the old key in SECRET_KEY_FALLBACKS, a browser keeps its tasks."""
+    settings = {"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "key-1"}
+    before = make_current(create_app("testing", settings)).test_client()
+    task_id = before.post("/tasks").get_json()["id"]
+    cookie = before.get_cookie("session").value
+    rotated = {**settings, "SECRET_KEY": "key-2", "SECRET_KEY_FALLBACKS": ["key-1"]}
+    forgotten = {**rotated, "SECRET_KEY_FALLBACKS": []}
+    for keys, status in [(rotated, 200), (forgotten, 404)]:
+        after = make_current(create_app("testing", keys)).test_client()
+        after.set_cookie("session", cookie)
+        assert after.get(f"/tasks/{task_id}").status_code == status
+        listed = [task["id"] for task in after.get("/tasks").get_json()["tasks"]]
+        assert listed == ([task_id] if status == 200 else [])
+
+
+def test_a_cancel_refused_to_another_client_leaves_the_task_running(
+    live_client, live_app
+):
+    """The owner's task runs to its end whatever another client asks."""
+    task_id = live_client.post("/tasks", json={"total": 5, "delay": 0.1}).json["id"]
+    other = live_app.test_client()
+    assert other.delete(f"/tasks/{task_id}").status_code == 404
+    final = poll(live_client, task_id, until={"SUCCESS", "REVOKED"})[-1]
+    assert final["state"] == "SUCCESS"
+
+
+def test_a_result_store_that_is_down_is_a_503_and_leaves_no_job(database_url):
+    """Sending a task subscribes to its result: with the store away, that
+    fails within seconds, as a 503, never a 500."""
+    settings = {
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "CELERY_RESULT_BACKEND": "redis://127.0.0.1:1/0",
+    }
+    app = make_current(create_app("testing", settings))
+    started = time.monotonic()
+    response = app.test_client().post("/tasks")
+    assert time.monotonic() - started < 10
+    assert response.status_code == 503
+    assert "task queue" in response.get_json()["error"]
+    assert jobs(app) == 0

@@ -47,6 +47,7 @@ def register_error_handlers(app: Flask) -> None:
         app.register_error_handler(error_class, unavailable("task queue"))
     for error_class in DATABASE_ERRORS:
         app.register_error_handler(error_class, unavailable("database"))
+    app.register_error_handler(RuntimeError, result_store_gave_up)
 
 
 def http_error(error: HTTPException):
@@ -59,6 +60,15 @@ def http_error(error: HTTPException):
         response.set_data(render_template("error.html", error=error))
         response.content_type = "text/html; charset=utf-8"
     return response
+
+
+def result_store_gave_up(error: RuntimeError):
+    """Celery's Redis result store, out of reconnection tries (sending a task
+    subscribes to its result), raises a RuntimeError from the connection
+    error: an outage like the others. Any other RuntimeError is a bug."""
+    if isinstance(error.__cause__, BROKER_ERRORS):
+        return unavailable("task queue")(error)
+    raise error
 
 
 def unavailable(service: str):

@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 QUEUE_LENGTH_MAX_AGE = 1.0
 # Seconds a client is asked to wait when the queue is full.
 QUEUE_FULL_RETRY_AFTER = 10
+# Seconds to wait for a pooled broker connection.
+BROKER_TIMEOUT = 2
 
 # The client is the address that connected; behind a proxy, FORWARDED_PROXIES
 # makes it the address the proxy saw (see app/__init__.py).
@@ -115,10 +117,15 @@ class QueueGauge:
 
     def waiting(self, celery: Celery) -> int:
         if time.monotonic() - self.read_at > QUEUE_LENGTH_MAX_AGE:
-            queue = celery.amqp.queues[celery.conf.task_default_queue]
-            with celery.pool.acquire(block=True) as connection:
-                # Declared with the worker's own arguments, which is harmless
-                # and answers the message count on Redis and RabbitMQ alike.
-                self.length = queue(connection.default_channel).queue_declare()[1]
+            self.length = self.read(celery)
             self.read_at = time.monotonic()
         return self.length
+
+    @staticmethod
+    def read(celery: Celery) -> int:
+        """Ask the broker, through a connection of the pool tasks are sent with."""
+        queue = celery.amqp.queues[celery.conf.task_default_queue]
+        with celery.pool.acquire(block=True, timeout=BROKER_TIMEOUT) as connection:
+            # Declared with the worker's own arguments, which is harmless and
+            # answers the message count on Redis and RabbitMQ alike.
+            return queue(connection.default_channel).queue_declare()[1]

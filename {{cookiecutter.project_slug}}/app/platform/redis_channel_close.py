@@ -1,8 +1,8 @@
 """Workaround: a worker on Redis dies when Redis restarts under a running task.
 
-The bug (kombu 5.7, Celery 5.7): when Redis goes away, the worker closes its
-channel while the channel's blocking read of the queue (BRPOP) is still
-pending. kombu's `Channel.close` first finishes that read and expects "no
+The bug (kombu 5.7; 5.6 lives through it): when Redis goes away, the worker
+closes its channel while the channel's blocking read of the queue (BRPOP) is
+still pending. kombu's `Channel.close` first finishes that read and expects "no
 message"; it gets the connection error instead and stops half-way. The
 worker's next close of the same channel then fails with an AttributeError,
 and the worker exits ("Unrecoverable error"), leaving its running task's

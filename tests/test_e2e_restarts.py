@@ -1,10 +1,10 @@
-"""Blips with work in flight: the broker or the result store restarts
-while a walk runs. A blip may cost a restart of the walk, never the walk,
-and never the worker.
+"""Restarts with work in flight: the broker or the result store restarts
+while a long task runs. A restart may cost a rerun of the task, never the
+task, and never the worker.
 
 The default bake runs in production (gunicorn, a prefork worker, PostgreSQL)
 on a private Redis with append-only persistence, which the tests restart
-for two seconds in the middle of a walk; the RabbitMQ bake keeps its
+for two seconds in the middle of a long task; the RabbitMQ bake keeps its
 results in that Redis while the machine's RabbitMQ carries the tasks.
 """
 
@@ -12,9 +12,15 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
 from stack import Stack, poll_task
-from support import baked, private_redis, production_env, wait_until
+from support import (
+    baked,
+    http_get,
+    http_post,
+    private_redis,
+    production_env,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -68,20 +74,20 @@ def restart_redis(redis: dict, tmp_path: Path) -> None:
 
 
 def progress(status_url: str) -> dict:
-    response = requests.get(status_url, timeout=15)
+    response = http_get(status_url, timeout=15)
     return response.json() if response.status_code == 200 else {"current": None}
 
 
 def start(stack: Stack, **body) -> str:
-    response = requests.post(stack.url("/tasks"), json=body, timeout=15)
+    response = http_post(stack.url("/tasks"), json=body, timeout=15)
     assert response.status_code == 202, response.text
     return stack.url(response.json()["status_url"])
 
 
-def test_a_redis_restart_mid_walk_costs_at_most_a_restart_of_the_walk(
+def test_a_redis_restart_mid_task_costs_at_most_a_restart_of_the_task(
     stack, redis, tmp_path
 ):
-    """The walk ends SUCCESS with every step; the worker lives on."""
+    """The long task ends SUCCESS with every step; the worker lives on."""
     status_url = start(stack, total=60, delay=0.1)
     before = poll_task(status_url, {"PROGRESS"}, stack.logs)[-1]["current"]
     restart_redis(redis, tmp_path)
@@ -92,8 +98,8 @@ def test_a_redis_restart_mid_walk_costs_at_most_a_restart_of_the_walk(
         interval=0.1,
         message=stack.logs,
     )
-    # For the README's table: how long the walk's progress stays still.
-    print(f"walk moving again {time.monotonic() - back:.1f} s after Redis is back")
+    # For the README's table: how long the long task's progress stays still.
+    print(f"long task moving again {time.monotonic() - back:.1f} s after Redis is back")
     final = poll_task(status_url, FINAL, stack.logs, timeout=90)[-1]
     assert final["state"] == "SUCCESS", stack.logs()
     assert final["current"] == final["total"] == 60
@@ -115,7 +121,7 @@ def test_a_task_accepted_while_the_result_store_is_away_still_ends(
     server = redis["server"]
     server.stop()
     try:
-        response = requests.post(
+        response = http_post(
             stack.url("/tasks"), json={"total": 3, "delay": 0.1}, timeout=15
         )
         time.sleep(BLIP_SECONDS)
