@@ -4,11 +4,13 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
 from cluster import Cluster, skip_reason
 from mail import SMTPServer
+from playwright.sync_api import sync_playwright
 from stack import Stack
 from support import (
     REPO,
@@ -24,6 +26,14 @@ from support import (
 )
 
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
+# Debian's Chromium; CHROMIUM names another build (e.g. on GitHub's runners).
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+]
 
 
 @pytest.fixture(scope="session")
@@ -120,3 +130,15 @@ def cluster() -> Iterator[Cluster]:
         for name in ("broker", "web", "a", "b"):
             running.add_host(name)
         yield running
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Headless Chromium driven by Playwright (its own download is not used)."""
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install chromium"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()

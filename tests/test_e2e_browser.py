@@ -1,40 +1,19 @@
 """The progress page in a real browser (Debian's Chromium, headless)."""
 
-import os
 import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.e2e
 
-# Debian's Chromium; CHROMIUM names another build (e.g. on GitHub's runners).
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium driven by Playwright (its own download is not used)."""
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install chromium"
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
-
-
-def test_two_clicks_run_two_progress_bars_to_success(stack, browser):
+def test_two_clicks_run_two_progress_bars_to_success(stack, chromium):
     """Each click adds a row whose bar fills up and ends with SUCCESS."""
-    page = browser.new_page()
+    page = chromium.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -58,12 +37,12 @@ def test_two_clicks_run_two_progress_bars_to_success(stack, browser):
     page.close()
 
 
-def test_a_reloaded_page_shows_its_rows_again_and_they_finish(stack, browser):
+def test_a_reloaded_page_shows_its_rows_again_and_they_finish(stack, chromium):
     """The rows come back from GET /tasks after a reload and follow their tasks.
 
     Another browser (another cookie jar) sees none of them.
     """
-    context = browser.new_context()
+    context = chromium.new_context()
     page = context.new_page()
     page.goto(stack.url("/"))
     page.fill("#total", "20")
@@ -85,7 +64,7 @@ def test_a_reloaded_page_shows_its_rows_again_and_they_finish(stack, browser):
         assert bar.get_attribute("value") == bar.get_attribute("max") == "20"
     context.close()
 
-    stranger = browser.new_context()
+    stranger = chromium.new_context()
     other_page = stranger.new_page()
     other_page.goto(stack.url("/"))
     other_page.wait_for_load_state("networkidle")
@@ -93,9 +72,9 @@ def test_a_reloaded_page_shows_its_rows_again_and_they_finish(stack, browser):
     stranger.close()
 
 
-def test_a_cancelled_row_keeps_its_count(stack, browser):
+def test_a_cancelled_row_keeps_its_count(stack, chromium):
     """Cancel stops the bar where it was: REVOKED, with how far it got."""
-    page = browser.new_page()
+    page = chromium.new_page()
     page.goto(stack.url("/"))
     page.fill("#total", "200")
     page.fill("#delay", "0.1")

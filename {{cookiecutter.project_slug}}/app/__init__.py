@@ -8,6 +8,7 @@ from flask import Flask
 from flask_wtf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app.accounts import login_manager
 from app.config import CONFIG_BY_NAME, ConfigurationError
 from app.platform.celery import celery_init_app
 from app.platform.database import database_init_app
@@ -43,6 +44,7 @@ def create_app(
     config_class.check(app.config)
 
     csrf.init_app(app)
+    login_manager.init_app(app)
     database_init_app(app)
     celery_init_app(app)
     register_error_handlers(app)

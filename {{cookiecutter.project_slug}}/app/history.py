@@ -35,18 +35,25 @@ JOB_HEADER = "job"
 
 
 def start_job(
-    task: Task, options: dict[str, Any], job_id: str, owner: str, **send_options: Any
+    task: Task,
+    options: dict[str, Any],
+    job_id: str,
+    owner: str,
+    account_id: int | None = None,
+    **send_options: Any,
 ) -> None:
     """Store the job, then send its task with `options` as keyword arguments.
 
-    A broker that refuses the task (down, full) leaves no row behind: the
-    error goes on to the caller (a 503).
+    `owner` is the browser that starts it, `account_id` the account signed
+    in there. A broker that refuses the task (down, full) leaves no row
+    behind: the error goes on to the caller (a 503).
     """
     job = Job(
         id=job_id,
         kind=task.name.rsplit(".", 1)[-1],
         options=options,
         owner=owner,
+        account_id=account_id,
         total=options.get("total", 0),
     )
     db.session.add(job)
@@ -61,15 +68,36 @@ def start_job(
         raise
 
 
-def jobs_of(owner: str) -> list[Job]:
-    """The jobs `owner` started that have not expired, newest first."""
+def jobs_of(owner: str | None = None, account_id: int | None = None) -> list[Job]:
+    """The jobs of an account, or else those a browser started signed out,
+    that have not expired, newest first."""
+    if account_id is not None:
+        mine = Job.account_id == account_id
+    else:
+        mine = (Job.owner == owner) & Job.account_id.is_(None)
     query = (
         select(Job)
-        .where(Job.owner == owner, Job.created_at > oldest_kept())
+        .where(mine, Job.created_at > oldest_kept())
         .order_by(Job.created_at.desc())
         .limit(MAX_LISTED)
     )
     return list(db.session.scalars(query))
+
+
+def job_of_account(job_id: str, account_id: int) -> bool:
+    """True if the job belongs to the account (one read by primary key)."""
+    job = db.session.get(Job, job_id)
+    return job is not None and job.account_id == account_id
+
+
+def adopt_jobs(owner: str, account_id: int) -> None:
+    """The jobs a browser started signed out become the account's."""
+    db.session.execute(
+        update(Job)
+        .where(Job.owner == owner, Job.account_id.is_(None))
+        .values(account_id=account_id)
+    )
+    db.session.commit()
 
 
 def record_progress(job_id: str, current: int, total: int) -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from celery.signals import before_task_publish
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
@@ -171,10 +172,23 @@ def live_client(live_app: Flask, smtp_inbox: "Inbox") -> FlaskClient:
     return make_current(live_app).test_client()
 
 
-def csrf_token(client: FlaskClient) -> str:
-    """The CSRF token of the registration form, as a browser would send it."""
-    page = client.get("/account/register").get_data(as_text=True)
-    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)[1]
+def csrf_token(client: FlaskClient, page: str = "/account/register") -> str:
+    """The CSRF token of a form page, as a browser would send it."""
+    html = client.get(page).get_data(as_text=True)
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)[1]
+
+
+@pytest.fixture
+def sent_tasks() -> Iterator[list[tuple[str, tuple]]]:
+    """The names and arguments of the tasks sent while the test runs."""
+    sent: list[tuple[str, tuple]] = []
+
+    def record(sender: str, body: tuple, **_: object) -> None:
+        sent.append((sender, tuple(body[0])))
+
+    before_task_publish.connect(record)
+    yield sent
+    before_task_publish.disconnect(record)
 
 
 def make_current(app: Flask) -> Flask:

@@ -4,28 +4,13 @@ import email
 import email.policy
 import re
 import time
-from collections.abc import Iterator
 
 import pytest
-from celery.signals import before_task_publish
 from conftest import csrf_token, wait_for
 from sqlalchemy import select
 
 from app.accounts import confirmation_token
 from app.models import User, db
-
-
-@pytest.fixture
-def sent_tasks() -> Iterator[list[tuple[str, tuple]]]:
-    """The names and arguments of the tasks sent while the test runs."""
-    sent: list[tuple[str, tuple]] = []
-
-    def record(sender: str, body: tuple, **_: object) -> None:
-        sent.append((sender, tuple(body[0])))
-
-    before_task_publish.connect(record)
-    yield sent
-    before_task_publish.disconnect(record)
 
 
 def register(client, address: str, **kwargs):

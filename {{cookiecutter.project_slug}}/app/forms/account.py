@@ -5,12 +5,22 @@ from wtforms import EmailField
 from wtforms.validators import DataRequired, Email, Length
 
 
-class RegistrationForm(FlaskForm):
-    """Register an e-mail address; the welcome mail goes to it."""
-
+def email_field() -> EmailField:
     # RFC 5321 caps an address at 254 characters. The Email validator
     # (email-validator) refuses CR/LF, so no header can be smuggled in.
-    email = EmailField(
+    return EmailField(
         "E-mail address",
         validators=[DataRequired(), Length(max=254), Email()],
     )
+
+
+class RegistrationForm(FlaskForm):
+    """Register an e-mail address; the welcome mail goes to it."""
+
+    email = email_field()
+
+
+class LoginForm(FlaskForm):
+    """Ask for a sign-in link to an address."""
+
+    email = email_field()

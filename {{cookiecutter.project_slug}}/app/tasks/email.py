@@ -44,13 +44,25 @@ def send_confirmation_email(user_id: int, link: str) -> None:
 
 
 @shared_task(**MAIL_TASK_OPTIONS)
+def send_sign_in_email(user_id: int, link: str) -> None:
+    """Mail a sign-in `link` to a user's address."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        return
+    minutes = current_app.config["LOGIN_LINK_MINUTES"]
+    send_templated_email(
+        user.email, "sign_in", "Sign in to {project}", link=link, minutes=minutes
+    )
+
+
+@shared_task(**MAIL_TASK_OPTIONS)
 def send_test_email(address: str) -> None:
     """Check the mail settings (`python manage.py send-test-email ADDRESS`)."""
     send_templated_email(address, "test", "Test message from {project}")
 
 
 def send_templated_email(
-    address: str, template: str, subject: str, **context: str
+    address: str, template: str, subject: str, **context: object
 ) -> None:
     """Render `email/<template>.txt` and `.html` and send them to `address`."""
     project = current_app.config["PROJECT_NAME"]

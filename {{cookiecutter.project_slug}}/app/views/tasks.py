@@ -1,22 +1,23 @@
 """The task API: start a task, list and follow your tasks, cancel one.
 
-A task belongs to the client that started it (its session cookie): another
-client gets 404 for it, as for an id that was never issued.
+A task belongs to the account signed in, else to the browser that started
+it (app/owners.py): anyone else gets 404 for it, as for an id that was
+never issued.
 """
 
-import secrets
 from typing import Any
 
 from celery import states
-from flask import Blueprint, abort, current_app, jsonify, request, session, url_for
+from flask import Blueprint, abort, current_app, jsonify, request, url_for
 from werkzeug.exceptions import UnsupportedMediaType
 
 from app.forms.tasks import parse_options, time_limits
 from app.history import jobs_of, start_job
 from app.models.base import as_utc
+from app.owners import browser_key, owner_key, owns, signed_in_account
 from app.platform.limits import limiter, refuse_when_queue_is_full, tasks_rate_limit
 from app.platform.security import refuse_cross_site
-from app.platform.task_ids import issue_task_id, owner_tag, owner_tag_of
+from app.platform.task_ids import issue_task_id
 from app.tasks.progress import long_task, request_cancel
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
@@ -38,13 +39,13 @@ def start():
     options = parse_options(body)
     soft_time_limit, time_limit = time_limits(options["total"] * options["delay"])
     refuse_when_queue_is_full()
-    owner = client_key()
-    task_id = issue_task_id(owner)
+    task_id = issue_task_id(owner_key())
     start_job(
         long_task,
         options,
         job_id=task_id,
-        owner=owner,
+        owner=browser_key(),
+        account_id=signed_in_account(),
         soft_time_limit=soft_time_limit,
         time_limit=time_limit,
     )
@@ -55,7 +56,7 @@ def start():
 
 @bp.get("")
 def history():
-    """The tasks this client started, newest first."""
+    """The account's tasks, or this browser's, newest first."""
     return jsonify(
         tasks=[
             {
@@ -66,14 +67,14 @@ def history():
                 "status_url": url_for("tasks.status", task_id=job.id),
                 "created_at": as_utc(job.created_at).isoformat(),
             }
-            for job in jobs_of(client_key())
+            for job in jobs_of(browser_key(), signed_in_account())
         ]
     )
 
 
 @bp.get("/<task_id>")
 def status(task_id: str):
-    """The task's state and progress; 404 unless this client started it."""
+    """The task's state and progress; 404 unless it is this client's."""
     require_own(task_id)
     # One read of the result store, so state and progress always agree.
     meta = long_task.backend.get_task_meta(task_id)
@@ -98,17 +99,9 @@ def cancel(task_id: str):
     return jsonify(id=task_id, status_url=status_url), 202
 
 
-def client_key() -> str:
-    """This client's key, kept in its session cookie (set on first use)."""
-    if "client_id" not in session:
-        session["client_id"] = secrets.token_urlsafe(16)
-    return f"client:{session['client_id']}"
-
-
 def require_own(task_id: str) -> None:
-    """404, the same answer as for a made-up id, unless this client owns it."""
-    tag = owner_tag_of(task_id)
-    if tag is None or "client_id" not in session or tag != owner_tag(client_key()):
+    """404, the same answer as for a made-up id, unless the task is ours."""
+    if not owns(task_id):
         abort(404, description=f"No task with id {task_id!r}.")
 
 
