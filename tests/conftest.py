@@ -142,3 +142,13 @@ def chromium():
         )
         yield browser
         browser.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing test that ran a stack shows its processes' logs."""
+    outcome = yield
+    report = outcome.get_result()
+    running = item.funcargs.get("stack") if hasattr(item, "funcargs") else None
+    if report.failed and isinstance(running, Stack):
+        report.sections.append(("processes' logs", running.logs()))

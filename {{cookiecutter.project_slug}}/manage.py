@@ -16,6 +16,8 @@ from flask_migrate import upgrade
 from app import create_app, history
 from app.config import ConfigurationError
 from app.platform.devserver import run_together
+from app.platform.logs import configure_logging
+from app.platform.tracing import start_tracing
 from app.tasks.email import send_test_email
 
 PROJECT_DIR = Path(__file__).resolve().parent
@@ -27,6 +29,8 @@ def load_app() -> Flask:
     It stops the command there: Flask would carry on without the app and
     call its commands (`db`) unknown.
     """
+    configure_logging()
+    start_tracing("{{ cookiecutter.project_slug }}-cli")
     try:
         return create_app()
     except ConfigurationError as error:

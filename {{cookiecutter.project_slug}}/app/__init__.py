@@ -14,7 +14,11 @@ from app.platform.celery import celery_init_app
 from app.platform.database import database_init_app
 from app.platform.errors import register_error_handlers
 from app.platform.limits import limits_init_app
+from app.platform.logs import request_ids_init_app
+from app.platform.metrics import metrics_init_app
 from app.platform.security import security_headers_init_app
+from app.platform.sentry import sentry_init_app
+from app.platform.tracing import tracing_init_app
 from app.views import account, health, home, openapi
 
 # Not `tasks`: the name would hide the package app.tasks.
@@ -43,6 +47,10 @@ def create_app(
     app.config.update(overrides or {})
     config_class.check(app.config)
 
+    # First, so that every answer is counted and carries its request id.
+    request_ids_init_app(app)
+    metrics_init_app(app)
+    sentry_init_app(app.config)
     csrf.init_app(app)
     login_manager.init_app(app)
     database_init_app(app)
@@ -52,6 +60,7 @@ def create_app(
     if proxies := app.config["FORWARDED_PROXIES"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
     security_headers_init_app(app)
+    tracing_init_app(app)
 
     app.register_blueprint(home.bp)
     app.register_blueprint(account.bp)

@@ -189,6 +189,14 @@ class BaseConfig:
 {%- endif %}
     }
 
+    # Error reports to Sentry when set; traces when the standard
+    # OTEL_EXPORTER_OTLP_ENDPOINT is (app/platform/tracing.py); LOG_LEVEL and
+    # LOG_FORMAT (text or json) are read by app/platform/logs.py.
+    # https://docs.sentry.io/platforms/python/configuration/options/#dsn
+    SENTRY_DSN = env("SENTRY_DSN")
+    # GET /metrics asks for `Authorization: Bearer <token>` when set.
+    METRICS_TOKEN = env("METRICS_TOKEN")
+
     # https://docs.python.org/3/library/smtplib.html
     MAIL_SERVER = env("MAIL_SERVER")
     MAIL_PORT = env_int("MAIL_PORT", 25)

@@ -4,6 +4,7 @@ They are declared on the project's Celery app, like the project's own, so
 they run with its task class: app context, timeouts, delivery limit.
 """
 
+import logging
 import os
 import signal
 import time
@@ -12,6 +13,10 @@ from celery import shared_task
 from sqlalchemy import text
 
 from app.models import db
+
+if os.environ.get("TEST_LOG_AN_ERROR_AT_START"):
+    # Sent to Sentry by the worker's main process, before it forks its pool.
+    logging.getLogger(__name__).error("An error before the pool starts.")
 
 
 @shared_task(acks_late=True)
@@ -32,3 +37,9 @@ def sleep_in_the_database(seconds: float) -> str:
 def end_own_process() -> None:
     """Kill the worker process running it, as running out of memory would."""
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+@shared_task
+def fail() -> None:
+    """Raise, as a task with a bug does."""
+    raise RuntimeError("a bug in a task")

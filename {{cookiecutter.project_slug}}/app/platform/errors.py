@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException, ServiceUnavailable
 logger = logging.getLogger(__name__)
 
 # Paths of the JSON API; everything else is a page for people.
-API_PATHS = ("/tasks", "/healthz", "/openapi.json")
+API_PATHS = ("/tasks", "/healthz", "/openapi.json", "/metrics")
 
 # What Celery and its clients raise when the broker or result store is down
 # or hung (the socket timeouts in app/config.py turn a hang into one of these),

@@ -18,6 +18,7 @@ from werkzeug.exceptions import ServiceUnavailable
 
 from app.platform.celery import REDIS_SCHEMES, redis_timeouts
 from app.platform.errors import http_error
+from app.platform.metrics import QUEUE_DEPTH
 {%- if cookiecutter.use_redis_sentinel %}
 from app.platform.sentinel import is_sentinel, rate_limit_storage
 {%- endif %}
@@ -119,6 +120,7 @@ class QueueGauge:
         if time.monotonic() - self.read_at > QUEUE_LENGTH_MAX_AGE:
             self.length = self.read(celery)
             self.read_at = time.monotonic()
+            QUEUE_DEPTH.set(self.length)
         return self.length
 
     @staticmethod

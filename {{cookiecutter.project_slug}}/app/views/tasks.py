@@ -16,6 +16,7 @@ from app.history import jobs_of, start_job
 from app.models.base import as_utc
 from app.owners import browser_key, owner_key, owns, signed_in_account
 from app.platform.limits import limiter, refuse_when_queue_is_full, tasks_rate_limit
+from app.platform.metrics import starts_tasks
 from app.platform.security import refuse_cross_site
 from app.platform.task_ids import issue_task_id
 from app.tasks.progress import long_task, request_cancel
@@ -27,6 +28,7 @@ bp.before_request(refuse_cross_site)
 
 @bp.post("")
 @limiter.limit(tasks_rate_limit)
+@starts_tasks("long_task")  # its answers count as tasks accepted or refused
 def start():
     """Start a task: 202 with its id and where to follow it.
 
