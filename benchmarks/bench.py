@@ -43,9 +43,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psycopg
@@ -73,9 +75,20 @@ from support import (  # noqa: E402
 )
 
 WORKERS = {"template": "template_app", "plain": "plain_app"}
-WEB_APPS = {"template": "wsgi:app", "bare": "bare_web:app", "duties": "duties_web:app"}
+WEB_APPS = {
+    "template": "wsgi:app",
+    # The same app, its traces exported over OTLP (to a sink that answers 200).
+    "traced": "wsgi:app",
+    "bare": "bare_web:app",
+    "duties": "duties_web:app",
+}
 # The table each web app writes a row to on POST /tasks.
-WEB_TABLES = {"template": "jobs", "bare": "bare_jobs", "duties": "bare_jobs"}
+WEB_TABLES = {
+    "template": "jobs",
+    "traced": "jobs",
+    "bare": "bare_jobs",
+    "duties": "bare_jobs",
+}
 # The queue every web app publishes to (Celery's default).
 CELERY_QUEUE = "celery"
 # Numbers summed over rounds, not compared: requests sent, answers failed,
@@ -98,6 +111,7 @@ class Bench:
         self.options, self.venv, self.project = options, venv, project
         self.redis_url, self.database_url = redis_url, database_url
         self.folder = folder
+        self.otlp_sink = otlp_sink()
         # What each web app's POST /tasks put on the queue (must agree).
         self.messages: dict[str, dict] = {}
         # clean_env also raises the project's rate limits and queue limit
@@ -136,11 +150,11 @@ class Bench:
         with psycopg.connect(self.database_url) as connection:
             connection.execute(f"TRUNCATE {table}")
 
-    def start(self, name: str, *command: str) -> ManagedProcess:
+    def start(self, name: str, *command: str, **settings: str) -> ManagedProcess:
         return ManagedProcess(
             [str(self.venv.bin(command[0])), *command[1:]],
             cwd=self.project,
-            env=self.env,
+            env={**self.env, **settings},
             log=self.folder / f"{name}.log",
         ).start()
 
@@ -212,6 +226,11 @@ class Bench:
     def web_run(self, server: str) -> dict:
         """Serve `server` with gunicorn and load it: POST, then GET polling."""
         port = free_port()
+        tracing = (
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp_sink}
+            if server == "traced"
+            else {}
+        )
         web = self.start(
             f"web-{server}",
             "gunicorn",
@@ -220,6 +239,7 @@ class Bench:
             "--bind",
             f"127.0.0.1:{port}",
             WEB_APPS[server],
+            **tracing,
         )
         base = f"http://127.0.0.1:{port}"
         try:
@@ -284,6 +304,26 @@ class Bench:
 
     def load(self, method: str, url: str, clients: int, cookie: str = "") -> dict:
         return wrk(method, url, clients, self.options.seconds, cookie)
+
+
+def otlp_sink() -> str:
+    """The URL of an OTLP endpoint in this process that takes every export
+    and keeps none: the traced web app's exporter works as against a
+    collector, and nothing here grows."""
+
+    class Sink(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}"
 
 
 def main() -> None:
@@ -438,6 +478,7 @@ def run_rounds(bench: Bench) -> dict:
     pairs["web"] = ("web-template", "web-bare")
     pairs["web_duties"] = ("web-template", "web-duties")
     pairs["duties"] = ("web-duties", "web-bare")
+    pairs["traced"] = ("web-traced", "web-template")
     by_round = {
         pair: round_ratios(samples[ours], samples[theirs])
         for pair, (ours, theirs) in pairs.items()
@@ -554,6 +595,12 @@ def print_web_table(report: dict) -> None:
         f"{ratios['duties']['post']['rps']:.2f}, polls "
         f"{ratios['duties']['get_10']['rps']:.2f} and "
         f"{ratios['duties']['get_100']['rps']:.2f} (req/s)"
+    )
+    print(
+        "tracing on (OTLP over HTTP), traced / template: POST "
+        f"{ratios['traced']['post']['rps']:.2f}, polls "
+        f"{ratios['traced']['get_10']['rps']:.2f} and "
+        f"{ratios['traced']['get_100']['rps']:.2f} (req/s)"
     )
 
 

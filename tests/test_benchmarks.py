@@ -35,7 +35,7 @@ def test_benchmark_smoke_run_prints_its_table_and_json():
         assert report[f"{setup}-c2"]["throughput"] > 0
     assert "template-c1" not in report
     assert report["template-c2"]["long_task_reported_ms"] > 0
-    for server in ("template", "bare", "duties"):
+    for server in ("template", "traced", "bare", "duties"):
         web = report[f"web-{server}"]
         for load in ("post", "get_10", "get_100"):
             assert web[load]["requests"] > 0
@@ -47,6 +47,7 @@ def test_benchmark_smoke_run_prints_its_table_and_json():
     assert report["ratios"]["web"]["post"]["rps"] > 0
     assert report["ratios"]["web_duties"]["post"]["rps"] > 0
     assert report["ratios"]["duties"]["post"]["rps"] > 0
+    assert report["ratios"]["traced"]["post"]["rps"] > 0
     assert len(report["ratios_by_round"]["web"]["post"]["rps"]) == report["rounds"]
     database = report["database"]["name"]
     assert database.startswith("bench_")

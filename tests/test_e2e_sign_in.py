@@ -8,6 +8,7 @@ through the pages.
 
 import re
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -28,6 +29,8 @@ from support import (
 )
 
 pytestmark = pytest.mark.e2e
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 
 
 @pytest.fixture(scope="module")
@@ -188,15 +191,20 @@ def test_sign_in_through_the_pages_in_chromium(stack, smtp, chromium):
     page.fill("#total", "3")
     page.fill("#delay", "0.1")
     page.click("#start-task")
-    row = page.locator("[data-task-id]")
-    expect(row).to_have_count(1)
+    rows = page.locator("[data-task-id]")
+    expect(rows).to_have_count(1)
+    page.fill("#total", "60")
+    page.click("#start-task")
+    expect(rows).to_have_count(2)
     page.reload()
-    expect(row).to_have_count(1)
-    expect(row.locator("progress")).to_have_attribute(
-        "data-state", "SUCCESS", timeout=30_000
-    )
+    expect(rows).to_have_count(2)
+    # Newest first: the long one on top, running; the short one done.
+    expect(rows.nth(1)).to_have_attribute("data-state", "SUCCESS", timeout=30_000)
+    expect(rows.nth(0)).to_have_attribute("data-state", "PROGRESS", timeout=30_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "signed-in.png")
     page.click("#sign-out")
     expect(page.locator("#signed-in-as")).to_have_count(0)
     page.wait_for_load_state("networkidle")
-    expect(row).to_have_count(0)
+    expect(rows).to_have_count(0)
     context.close()
