@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench.py            # full run (a few minutes)
     .venv/bin/python benchmarks/bench.py --smoke    # does it work? (CI)
     .venv/bin/python benchmarks/bench.py --web-only --no-suite   # web pairs only
+    .venv/bin/python benchmarks/bench.py --worker-only --no-suite
 
 It bakes the default project into a temporary folder, starts a private
 redis-server on a free port, creates a PostgreSQL database of its own on the
@@ -439,6 +440,11 @@ def parse_arguments() -> argparse.Namespace:
         action="store_true",
         help="measure the web pairs only, not the worker pairs",
     )
+    parser.add_argument(
+        "--worker-only",
+        action="store_true",
+        help="measure the worker pairs only, not the web pairs",
+    )
     options = parser.parse_args()
     # Worker processes per measured worker; -c 2 also measures round trips.
     options.concurrencies = (1, 2, 4)
@@ -471,14 +477,16 @@ def run_rounds(bench: Bench) -> dict:
                     f"{setup}-c{concurrency}",
                     bench.worker_run(setup, concurrency, full),
                 )
-        for server in reversed(WEB_APPS) if flip else WEB_APPS:
+        servers = () if bench.options.worker_only else WEB_APPS
+        for server in reversed(servers) if flip else servers:
             record(f"web-{server}", bench.web_run(server))
     report = {name: medians(results) for name, results in samples.items()}
     pairs = {f"c{n}": (f"template-c{n}", f"plain-c{n}") for n in concurrencies}
-    pairs["web"] = ("web-template", "web-bare")
-    pairs["web_duties"] = ("web-template", "web-duties")
-    pairs["duties"] = ("web-duties", "web-bare")
-    pairs["traced"] = ("web-traced", "web-template")
+    if not bench.options.worker_only:
+        pairs["web"] = ("web-template", "web-bare")
+        pairs["web_duties"] = ("web-template", "web-duties")
+        pairs["duties"] = ("web-duties", "web-bare")
+        pairs["traced"] = ("web-traced", "web-template")
     by_round = {
         pair: round_ratios(samples[ours], samples[theirs])
         for pair, (ours, theirs) in pairs.items()
@@ -535,7 +543,8 @@ def print_tables(report: dict, options) -> None:
             f"template test suite (pytest -n 4): {suite['seconds']:.0f} s, "
             f"{suite['passed']} passed, exit code {suite['exit_code']}"
         )
-    print_web_table(report)
+    if not options.worker_only:
+        print_web_table(report)
 
 
 def print_worker_tables(report: dict, options) -> None:

@@ -5,11 +5,12 @@ The baked app also keeps promises on every `POST /tasks`: a body declared
 as JSON, a request from the app's own site, a per-client rate limit counted
 in Redis, a database connection checked before use, a session cookie naming
 the task's owner, a signed task id that names its owner (checked again on
-every poll), the body's options read, and security headers on every
-answer. This app does the same work in the fewest lines, with the same
-libraries underneath (`limits`' fixed window in the same Redis, psycopg,
-itsdangerous, Flask's session), but none of the extensions that organise
-it. Template / this app is the price of the project's structure; this app /
+every poll), the body's options read, security headers and a request id on
+every answer, and the request counted for GET /metrics. This app does the
+same work in the fewest lines, with the same libraries underneath
+(`limits`' fixed window in the same Redis, psycopg, itsdangerous, Flask's
+session, prometheus_client), but none of the extensions that organise it.
+Template / this app is the price of the project's structure; this app /
 bare is the price of the promises.
 """
 
@@ -17,6 +18,7 @@ import base64
 import hashlib
 import json
 import os
+import time
 import uuid
 from datetime import datetime, timezone
 from functools import cache
@@ -25,11 +27,12 @@ from urllib.parse import urlsplit
 
 import psycopg
 from bare_web import INSERT, OPTIONS, SOFT_TIME_LIMIT, TIME_LIMIT, celery, database_url
-from flask import Flask, Response, abort, jsonify, request, session
+from flask import Flask, Response, abort, g, jsonify, request, session
 from itsdangerous import BadSignature, TimestampSigner
 from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from psycopg.types.json import Json
 
 app = Flask(__name__)
@@ -61,9 +64,33 @@ def database() -> psycopg.Connection:
     return psycopg.connect(database_url, autocommit=True)
 
 
+# The baked app's numbers for GET /metrics (multiprocess under gunicorn), in
+# a registry of their own: gunicorn.conf.py has imported the baked app's.
+METRICS = CollectorRegistry()
+REQUESTS = Counter(
+    "http_requests", "Requests", ["method", "route", "status"], registry=METRICS
+)
+LATENCY = Histogram(
+    "http_request_duration_seconds", "Latency", ["method", "route"], registry=METRICS
+)
+ACCEPTED = Counter("tasks_accepted", "Tasks accepted", ["kind"], registry=METRICS)
+
+
+@app.before_request
+def take_request_id() -> None:
+    g.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+    g.started_at = time.perf_counter()
+
+
 @app.after_request
-def add_security_headers(response: Response) -> Response:
+def add_headers_and_count(response: Response) -> Response:
     response.headers.update(SECURITY_HEADERS)
+    response.headers["X-Request-ID"] = g.request_id
+    route = request.url_rule.rule if request.url_rule else "unmatched"
+    REQUESTS.labels(request.method, route, response.status_code).inc()
+    LATENCY.labels(request.method, route).observe(time.perf_counter() - g.started_at)
+    if response.status_code == 202:
+        ACCEPTED.labels("long_task").inc()
     return response
 
 
@@ -82,7 +109,7 @@ def refuse_cross_site() -> None:
 
 
 @app.post("/tasks")
-def start():
+def start_task():
     refuse_cross_site()
     body = request.get_data()
     if body and not request.is_json:
