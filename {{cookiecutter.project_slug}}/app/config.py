@@ -65,6 +65,9 @@ class BaseConfig:
     # The address users reach the app at: links in mail are built from it,
     # never from a request's Host header, which the client chooses.
     APP_BASE_URL = env("APP_BASE_URL")
+    # To refuse requests for hosts you do not serve, list yours (and those
+    # your health checks use, often an IP) in TRUSTED_HOSTS; off by default.
+    # https://flask.palletsprojects.com/en/stable/config/#TRUSTED_HOSTS
     # How many proxies in front set X-Forwarded-For and -Proto, so that rate
     # limits count the client's address, not the proxy's.
     # https://flask.palletsprojects.com/en/stable/deploying/proxy_fix/
