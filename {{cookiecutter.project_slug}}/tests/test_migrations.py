@@ -29,16 +29,8 @@ def test_manage_py_db_upgrade_builds_an_empty_database(tmp_path):
         "APP_ENV": "development",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'new.sqlite'}",
     }
-    for command in (["db", "upgrade"], ["db", "check"]):
-        completed = subprocess.run(
-            [sys.executable, "manage.py", *command],
-            cwd=PROJECT_DIR,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+    for command in (["upgrade"], ["check"]):
+        completed = manage_db(*command, env=env)
         assert completed.returncode == 0, completed.stderr
     assert (tmp_path / "new.sqlite").exists()
 
@@ -74,15 +66,19 @@ def test_migrations_run_with_no_statement_timeout(
     slow = A_SLOW_MIGRATION.format(head=head)
     (migrations / "versions" / "99999999_9999_slow.py").write_text(slow)
     env = {**os.environ, "APP_ENV": "development", "DATABASE_URL": database_url}
-    manage = [sys.executable, "manage.py", "db"]
     for command in (["upgrade"], ["downgrade", head]):
-        completed = subprocess.run(
-            [*manage, *command, "--directory", str(migrations)],
-            cwd=PROJECT_DIR,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        completed = manage_db(*command, "--directory", str(migrations), env=env)
         assert completed.returncode == 0, completed.stderr[-3000:]
+
+
+def manage_db(*arguments: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`python manage.py db ARGUMENTS` in the project, its output kept."""
+    return subprocess.run(
+        [sys.executable, "manage.py", "db", *arguments],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
