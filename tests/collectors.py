@@ -44,8 +44,8 @@ class Collector:
         self.server.shutdown()
 
 
-def spans(collector: Collector) -> list[tuple[str, str, str]]:
-    """(service name, trace id, span name) of every span exported so far."""
+def exported(collector: Collector) -> list[tuple[str, str, str, dict[str, str]]]:
+    """(service name, trace id, span name, string attributes) of every span."""
     found = []
     for path, body in list(collector.received):
         if path != "/v1/traces":
@@ -59,7 +59,11 @@ def spans(collector: Collector) -> list[tuple[str, str, str]]:
             )
             for scope in resource.scope_spans:
                 for span in scope.spans:
-                    found.append((service, span.trace_id.hex(), span.name))
+                    attributes = {
+                        attribute.key: attribute.value.string_value
+                        for attribute in span.attributes
+                    }
+                    found.append((service, span.trace_id.hex(), span.name, attributes))
     return found
 
 

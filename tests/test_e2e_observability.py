@@ -10,6 +10,7 @@ server that refuses messages (a task that fails).
 
 import json
 import shutil
+import socket
 import time
 import urllib.parse
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from collectors import Collector, sentry_events, spans
+from collectors import Collector, exported, sentry_events
 from conftest import running_stack
 from stack import poll_task
 from support import (
@@ -122,17 +123,44 @@ def promql(prometheus, query: str) -> float | None:
     return float(result[0]["value"][1]) if result else None
 
 
+def held_post(url: str) -> socket.socket:
+    """A `POST /tasks` sent all but its body: the process that accepts it waits.
+
+    gunicorn's sync worker reads a request in full before it takes the next
+    connection, so while this one is held the other process serves the rest.
+    """
+    parts = urllib.parse.urlsplit(url)
+    held = socket.create_connection((parts.hostname, parts.port), timeout=15)
+    held.sendall(
+        f"POST /tasks HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(HELD_BODY)}\r\n"
+        "Connection: close\r\n\r\n".encode()
+    )
+    return held
+
+
+HELD_BODY = b'{"total": 1}'
+
+
 def test_prometheus_counts_requests_and_tasks_once_across_both_processes(
     stack, prometheus
 ):
     """Tasks started through both gunicorn processes add up, counted once."""
     assert requests.get(stack.url("/metrics"), timeout=10).status_code == 401
-    clients = [browser() for _ in range(4)]
-    for index in range(12):
-        client = clients[index % 4]
-        response = client.post(stack.url("/tasks"), json={"total": 1}, timeout=15)
-        assert response.status_code == 202, response.text
-    files = list(Path(stack.env["PROMETHEUS_MULTIPROC_DIR"]).glob("counter_*.db"))
+    metrics = Path(stack.env["PROMETHEUS_MULTIPROC_DIR"])
+    # Which process accepts a connection is the kernel's choice. The held
+    # request is first in the listen queue: one process takes it and waits,
+    # the other serves the eleven, then the first finishes the twelfth.
+    with held_post(stack.base_url) as held:
+        clients = [browser() for _ in range(4)]
+        for index in range(11):
+            client = clients[index % 4]
+            response = client.post(stack.url("/tasks"), json={"total": 1}, timeout=15)
+            assert response.status_code == 202, response.text
+        held.sendall(HELD_BODY)
+        status_line = held.makefile("rb").readline()
+    assert b" 202 " in status_line, status_line
+    files = list(metrics.glob("counter_*.db"))
     assert len(files) >= 2, "both web processes should have counted"
     accepted = 'sum(tasks_accepted_total{kind="long_task"})'
     posts = 'sum(http_requests_total{route="/tasks",method="POST",status="202"})'
@@ -150,30 +178,45 @@ def test_one_trace_holds_the_request_and_the_tasks_run(stack, otlp):
     client = browser()
     response = client.post(stack.url("/tasks"), json={"total": 2, "delay": 0})
     assert response.status_code == 202
+    task_id = response.json()["id"]
     poll_task(
         stack.url(response.json()["status_url"]), {"SUCCESS"}, stack.logs, client=client
     )
 
-    def shared_trace() -> set[str]:
-        by_service: dict[str, set[str]] = {}
-        for service, trace_id, _ in spans(otlp):
-            by_service.setdefault(service, set()).add(trace_id)
-        return by_service.get(f"{SLUG}-web", set()) & by_service.get(
-            f"{SLUG}-worker", set()
+    def names_in_the_tasks_trace() -> set[tuple[str, str]]:
+        """The spans of the trace that the publish of this task belongs to.
+
+        Each process exports on its own schedule, span by span as they end:
+        this is read again until all of them are in.
+        """
+        everything = exported(otlp)
+        traces = {
+            trace
+            for _, trace, _, attributes in everything
+            if attributes.get("messaging.message.id") == task_id
+        }
+        return {
+            (service, name) for service, trace, name, _ in everything if trace in traces
+        }
+
+    def complete() -> bool:
+        names = names_in_the_tasks_trace()
+        return (
+            (f"{SLUG}-web", "POST /tasks") in names
+            # The job's row, written through SQLAlchemy.
+            and any(s == f"{SLUG}-web" and n.startswith("INSERT") for s, n in names)
+            # The task's run, in the worker.
+            and any(s == f"{SLUG}-worker" and "long_task" in n for s, n in names)
         )
 
-    wait_until(shared_trace, timeout=30, message=lambda: str(spans(otlp)[-20:]))
-    [trace_id, *_] = shared_trace()
-    names = {(service, name) for service, t, name in spans(otlp) if t == trace_id}
-    assert (f"{SLUG}-web", "POST /tasks") in names
-    # The job's row, written through SQLAlchemy, and the task's run.
-    assert any(
-        service == f"{SLUG}-web" and name.startswith("INSERT")
-        for service, name in names
-    ), names
-    assert any(
-        service == f"{SLUG}-worker" and "long_task" in name for service, name in names
-    ), names
+    wait_until(complete, timeout=30, message=lambda: str(names_in_the_tasks_trace()))
+    # One trace, not one per process.
+    traces = {
+        trace
+        for _, trace, _, attributes in exported(otlp)
+        if attributes.get("messaging.message.id") == task_id
+    }
+    assert len(traces) == 1, traces
 
 
 def test_a_failing_task_is_reported_to_sentry(stack, sentry, smtp):
