@@ -123,6 +123,9 @@ def promql(prometheus, query: str) -> float | None:
     return float(result[0]["value"][1]) if result else None
 
 
+HELD_BODY = b'{"total": 1}'
+
+
 def held_post(url: str) -> socket.socket:
     """A `POST /tasks` sent all but its body: the process that accepts it waits.
 
@@ -137,9 +140,6 @@ def held_post(url: str) -> socket.socket:
         "Connection: close\r\n\r\n".encode()
     )
     return held
-
-
-HELD_BODY = b'{"total": 1}'
 
 
 def test_prometheus_counts_requests_and_tasks_once_across_both_processes(
@@ -183,6 +183,14 @@ def test_one_trace_holds_the_request_and_the_tasks_run(stack, otlp):
         stack.url(response.json()["status_url"]), {"SUCCESS"}, stack.logs, client=client
     )
 
+    def tasks_traces(everything: list) -> set[str]:
+        """The traces holding a span of this task (its publish, its run)."""
+        return {
+            trace
+            for _, trace, _, attributes in everything
+            if attributes.get("messaging.message.id") == task_id
+        }
+
     def names_in_the_tasks_trace() -> set[tuple[str, str]]:
         """The spans of the trace that the publish of this task belongs to.
 
@@ -190,11 +198,7 @@ def test_one_trace_holds_the_request_and_the_tasks_run(stack, otlp):
         this is read again until all of them are in.
         """
         everything = exported(otlp)
-        traces = {
-            trace
-            for _, trace, _, attributes in everything
-            if attributes.get("messaging.message.id") == task_id
-        }
+        traces = tasks_traces(everything)
         return {
             (service, name) for service, trace, name, _ in everything if trace in traces
         }
@@ -211,11 +215,7 @@ def test_one_trace_holds_the_request_and_the_tasks_run(stack, otlp):
 
     wait_until(complete, timeout=30, message=lambda: str(names_in_the_tasks_trace()))
     # One trace, not one per process.
-    traces = {
-        trace
-        for _, trace, _, attributes in exported(otlp)
-        if attributes.get("messaging.message.id") == task_id
-    }
+    traces = tasks_traces(exported(otlp))
     assert len(traces) == 1, traces
 
 
