@@ -1,7 +1,8 @@
 """Who a task belongs to: the account signed in, else the browser.
 
-A browser is known by a random id in its session cookie, set on its first
-request to the task API; an account by its user's id, kept in the session
+A browser is known by a random id in its session cookie, set by the first
+answer it gets, the page's included (so that the page's own requests, which
+can cross, carry one id); an account by its user's id, kept in the session
 at sign-in. A task id carries a tag of its owner (app/platform/task_ids.py),
 so a poll by the owner reads no database. A task that a browser started
 before signing in becomes the account's then: its id names the browser,

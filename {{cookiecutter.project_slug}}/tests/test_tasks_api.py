@@ -3,6 +3,7 @@
 import json
 import time
 import uuid
+from http.cookies import SimpleCookie
 
 import pytest
 from conftest import make_current
@@ -158,6 +159,26 @@ def test_another_clients_task_is_a_404_like_an_unknown_id(app, method):
     assert ada.get(f"/tasks/{task_id}").status_code == 200
     with app.app_context():
         assert long_task.backend.get(cancel_key(task_id)) is None
+
+
+def session_cookie_set_by(response) -> str | None:
+    """The session cookie a response sets, if it sets one."""
+    for header in response.headers.getlist("Set-Cookie"):
+        if "session" in (cookie := SimpleCookie(header)):
+            return cookie["session"].value
+    return None
+
+
+def test_the_page_gives_its_browser_an_id_before_its_script_asks(client):
+    """The page's script lists the browser's earlier tasks while its user
+    may already start one: both requests leave before either answer is back.
+    Were the browser still without an id, each answer would hand out one of
+    its own, and the one that came last would orphan the task started (a
+    404 for each poll). With the id set by the page, neither sets another."""
+    assert session_cookie_set_by(client.get("/")) is not None
+    for answer in (client.get("/tasks"), client.post("/tasks"), client.get("/")):
+        assert answer.status_code in {200, 202}
+        assert session_cookie_set_by(answer) is None
 
 
 @pytest.mark.parametrize(
