@@ -9,12 +9,14 @@ It bakes the default project into a temporary folder, starts a private
 redis-server on a free port, creates a PostgreSQL database of its own on the
 machine's server (127.0.0.1:5432, user postgres; dropped at the end) and
 migrates it with `python manage.py db upgrade`, and measures, in alternating
-rounds (A B, B A, ...) so that machine drift cancels out:
+order (A B, B A, ...) so that machine drift cancels out:
 
 - worker throughput: no-op tasks through the baked app's Celery setup (its
   Task class, an app context per task, its config) against a plain
   `Celery()` app with default settings, same broker and worker flags, with
-  1, 2 and 4 worker processes;
+  1, 2 and 4 worker processes; both workers run at once, each on a Redis
+  database of its own, and are sent batches in turn (measure.py), so the
+  two batches of a pair are seconds apart;
 - round-trip latency (send -> result) p50/p95/p99 of one task, same pair;
 - the cost of progress reports: the demo long task against the same loop without
   reports;
@@ -159,18 +161,20 @@ class Bench:
             log=self.folder / f"{name}.log",
         ).start()
 
-    def run(self, *command: str, check: bool = True) -> subprocess.CompletedProcess:
+    def run(
+        self, *command: str, check: bool = True, **settings: str
+    ) -> subprocess.CompletedProcess:
         return subprocess.run(
             [str(self.venv.bin(command[0])), *command[1:]],
             cwd=self.project,
-            env=self.env,
+            env={**self.env, **settings},
             capture_output=True,
             text=True,
             check=check,
         )
 
     def flush(self) -> None:
-        self.redis_client.flushdb()
+        self.redis_client.flushall()
 
     @functools.cached_property
     def celery(self) -> Celery:
@@ -182,47 +186,69 @@ class Bench:
         """The run's Redis itself (queues and results share its database 0)."""
         return self.celery.backend.client
 
-    def worker_run(self, setup: str, concurrency: int, full: bool) -> dict:
-        """Start `setup`'s worker, run the client against it, stop it."""
-        module = WORKERS[setup]
-        worker = self.start(
-            f"worker-{setup}",
-            "celery",
-            "-A",
-            f"{module}.celery",
-            "worker",
-            "--pool",
-            "prefork",
-            "--concurrency",
-            str(concurrency),
-            "-l",
-            "WARNING",
-        )
+    def worker_run(self, concurrency: int, full: bool) -> dict:
+        """Start both workers, run the client's pairs against them, stop them.
+
+        Both run at once, each on a Redis database of its own, so that the
+        client can alternate between them batch by batch; the idle one only
+        waits on its queue.
+        """
+        urls = self.worker_urls()
+        workers = [
+            self.start(
+                f"worker-{setup}-c{concurrency}",
+                "celery",
+                "-A",
+                f"{module}.celery",
+                "worker",
+                "--pool",
+                "prefork",
+                "--concurrency",
+                str(concurrency),
+                "-l",
+                "WARNING",
+                # Celery lets CELERY_BROKER_URL override any app's broker.
+                CELERY_BROKER_URL=urls[setup],
+                BENCH_REDIS_URL=urls["plain"],
+            )
+            for setup, module in WORKERS.items()
+        ]
         try:
-            wait_until(
-                lambda: (
-                    self.run(
-                        "celery",
-                        "-A",
-                        f"{module}.celery",
-                        "inspect",
-                        "ping",
-                        check=False,
-                    ).returncode
-                    == 0
-                ),
-                timeout=60,
-                message=lambda: f"{setup} worker did not answer: {worker.log_text()}",
-            )
+            for (setup, module), worker in zip(WORKERS.items(), workers, strict=True):
+                self.wait_for_worker(setup, module, worker, urls[setup])
             trips = self.options.round_trips if full else 5
-            steps = self.options.steps if full and setup == "template" else 0
-            client = [str(HERE / "measure.py"), module, str(self.options.tasks)]
-            return json.loads(
-                self.run("python", *client, str(trips), str(steps)).stdout
+            steps = self.options.steps if full else 0
+            options = self.options
+            client = [str(HERE / "measure.py"), str(options.tasks), str(options.pairs)]
+            completed = self.run(
+                "python",
+                *client,
+                str(trips),
+                str(steps),
+                CELERY_BROKER_URL=urls["template"],
+                BENCH_REDIS_URL=urls["plain"],
             )
+            return json.loads(completed.stdout)
         finally:
-            worker.stop()
+            for worker in workers:
+                worker.stop()
             self.flush()
+
+    def worker_urls(self) -> dict[str, str]:
+        """Each worker's Redis database (1 and 2; the web pairs use 0)."""
+        server = self.redis_url.rsplit("/", 1)[0]
+        return {"template": f"{server}/1", "plain": f"{server}/2"}
+
+    def wait_for_worker(
+        self, setup: str, module: str, worker: ManagedProcess, url: str
+    ) -> None:
+        ping = ("celery", "-A", f"{module}.celery", "inspect", "ping")
+        settings = {"CELERY_BROKER_URL": url, "BENCH_REDIS_URL": url}
+        wait_until(
+            lambda: self.run(*ping, check=False, **settings).returncode == 0,
+            timeout=60,
+            message=lambda: f"{setup} worker did not answer: {worker.log_text()}",
+        )
 
     def web_run(self, server: str) -> dict:
         """Serve `server` with gunicorn and load it: POST, then GET polling."""
@@ -422,8 +448,13 @@ def suite_time() -> dict:
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny, to check it runs")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--tasks", type=int, default=4000)
+    parser.add_argument("--rounds", type=int, default=3, help="of the web pairs")
+    parser.add_argument(
+        "--pairs", type=int, default=20, help="of worker batches, per process count"
+    )
+    parser.add_argument(
+        "--tasks", type=int, default=1500, help="no-op tasks per worker batch"
+    )
     parser.add_argument("--round-trips", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument(
@@ -450,51 +481,70 @@ def parse_arguments() -> argparse.Namespace:
     options.concurrencies = (1, 2, 4)
     if options.smoke:
         options.rounds, options.tasks, options.round_trips = 1, 50, 20
+        options.pairs = 2
         options.steps, options.seconds, options.run_suite = 50, 1, False
         options.concurrencies = (2,)
     return options
 
 
 def run_rounds(bench: Bench) -> dict:
-    """Medians over the rounds of every measurement, pairs interleaved.
+    """The worker pairs, then the web pairs in alternating rounds.
 
-    Ratios are the median of each round's own ratio (template / yardstick,
-    measured next to each other), which cancels drift between rounds better
+    Ratios are the median of each pair's or round's own ratio (template /
+    yardstick, measured next to each other), which cancels drift better
     than a ratio of medians.
     """
-    samples: dict[str, list[dict]] = {}
-
-    def record(name: str, result: dict) -> None:
-        samples.setdefault(name, []).append(result)
-
-    concurrencies = () if bench.options.web_only else bench.options.concurrencies
-    for number in range(bench.options.rounds):
-        flip = number % 2 == 1
-        for concurrency in concurrencies:
-            for setup in reversed(WORKERS) if flip else WORKERS:
-                full = concurrency == 2
-                record(
-                    f"{setup}-c{concurrency}",
-                    bench.worker_run(setup, concurrency, full),
-                )
-        servers = () if bench.options.worker_only else WEB_APPS
-        for server in reversed(servers) if flip else servers:
-            record(f"web-{server}", bench.web_run(server))
-    report = {name: medians(results) for name, results in samples.items()}
-    pairs = {f"c{n}": (f"template-c{n}", f"plain-c{n}") for n in concurrencies}
+    report: dict = {"ratios": {}, "ratios_by_pair": {}}
+    if not bench.options.web_only:
+        for concurrency in bench.options.concurrencies:
+            worker_pairs(bench, concurrency, report)
     if not bench.options.worker_only:
-        pairs["web"] = ("web-template", "web-bare")
-        pairs["web_duties"] = ("web-template", "web-duties")
-        pairs["duties"] = ("web-duties", "web-bare")
-        pairs["traced"] = ("web-traced", "web-template")
+        web_rounds(bench, report)
+    return report
+
+
+def worker_pairs(bench: Bench, concurrency: int, report: dict) -> None:
+    """Both workers with `concurrency` processes: medians, ratios, spread."""
+    results = bench.worker_run(concurrency, full=concurrency == 2)
+    ours, theirs = results["template"], results["plain"]
+    rates = zip(ours["throughput"], theirs["throughput"], strict=True)
+    by_pair = [template / plain for template, plain in rates]
+    pair = f"c{concurrency}"
+    for setup, result in results.items():
+        report[f"{setup}-{pair}"] = {
+            **result,
+            "throughput": statistics.median(result["throughput"]),
+        }
+    ratios = {"throughput": statistics.median(by_pair)}
+    ratios.update({key: ours[key] / theirs[key] for key in ("p50", "p95", "p99")})
+    report["ratios"][pair] = ratios
+    # Each pair's own ratio, to read the spread of a noisy machine.
+    report["ratios_by_pair"][pair] = by_pair
+
+
+def web_rounds(bench: Bench, report: dict) -> None:
+    """Every web app once per round, in alternating order (A B, B A, ...)."""
+    samples: dict[str, list[dict]] = {}
+    for number in range(bench.options.rounds):
+        servers = list(WEB_APPS)
+        for server in reversed(servers) if number % 2 == 1 else servers:
+            samples.setdefault(f"web-{server}", []).append(bench.web_run(server))
+    report.update({name: medians(results) for name, results in samples.items()})
+    pairs = {
+        "web": ("web-template", "web-bare"),
+        "web_duties": ("web-template", "web-duties"),
+        "duties": ("web-duties", "web-bare"),
+        "traced": ("web-traced", "web-template"),
+    }
     by_round = {
         pair: round_ratios(samples[ours], samples[theirs])
         for pair, (ours, theirs) in pairs.items()
     }
-    report["ratios"] = {pair: median_of(ratios) for pair, ratios in by_round.items()}
+    report["ratios"].update(
+        {pair: median_of(ratios) for pair, ratios in by_round.items()}
+    )
     # Each round's own ratios, to read the spread of a noisy machine.
     report["ratios_by_round"] = by_round
-    return report
 
 
 def round_ratios(ours: list[dict], theirs: list[dict]) -> dict:
@@ -532,8 +582,8 @@ def medians(results: list[dict]) -> dict:
 
 
 def print_tables(report: dict, options) -> None:
-    print(f"{options.rounds} rounds; medians; ratio = template / yardstick,")
-    print("the median of each round's ratio")
+    print("medians; ratio = template / yardstick, the median of each pair's")
+    print("or round's own ratio")
     if not options.web_only:
         print_worker_tables(report, options)
     print(f"bake of the default project: {report['bake_s']:.2f} s")
@@ -544,12 +594,17 @@ def print_tables(report: dict, options) -> None:
             f"{suite['passed']} passed, exit code {suite['exit_code']}"
         )
     if not options.worker_only:
+        print(f"\nweb: {options.rounds} rounds")
         print_web_table(report)
 
 
 def print_worker_tables(report: dict, options) -> None:
     ratios = report["ratios"]
-    print(f"\n{'worker (prefork)':28}{'template':>12}{'plain':>12}{'ratio':>8}")
+    print(
+        f"\nworker (prefork), {options.pairs} pairs of {options.tasks} tasks; "
+        "quartiles of the pairs' ratios"
+    )
+    print(f"{'':28}{'template':>12}{'plain':>12}{'ratio':>8}{'quartiles':>14}")
     for concurrency in options.concurrencies:
         pair = f"c{concurrency}"
         line(
@@ -557,7 +612,9 @@ def print_worker_tables(report: dict, options) -> None:
             report[f"template-{pair}"]["throughput"],
             report[f"plain-{pair}"]["throughput"],
             ratios[pair]["throughput"],
+            end="",
         )
+        print(f"{quartiles(report['ratios_by_pair'][pair]):>14}")
     for key in ("p50", "p95", "p99"):
         line(
             f"round trip {key} (ms)",
@@ -613,8 +670,16 @@ def print_web_table(report: dict) -> None:
     )
 
 
-def line(label: str, ours: float, theirs: float, ratio: float) -> None:
-    print(f"{label:28}{ours:12.1f}{theirs:12.1f}{ratio:8.2f}")
+def line(label: str, ours: float, theirs: float, ratio: float, end="\n") -> None:
+    print(f"{label:28}{ours:12.1f}{theirs:12.1f}{ratio:8.2f}", end=end)
+
+
+def quartiles(ratios: list[float]) -> str:
+    """The first and third quartiles of `ratios`, as "0.93-1.02"."""
+    if len(ratios) < 2:
+        return ""
+    first, _, third = statistics.quantiles(ratios, n=4, method="inclusive")
+    return f"{first:.2f}-{third:.2f}"
 
 
 if __name__ == "__main__":

@@ -1,16 +1,30 @@
-"""Client side of one measurement, run in the baked project's virtualenv.
+"""Client side of the worker measurement, run in the baked project's virtualenv.
 
-    python measure.py MODULE TASKS ROUND_TRIPS [STEPS]
+    python measure.py TASKS PAIRS ROUND_TRIPS [STEPS]
 
-MODULE is `template_app` or `plain_app`; its worker is already running.
-Prints one JSON object: throughput (tasks/s) and round-trip latencies (ms).
+Both workers are already running, each on a Redis database of its own:
+template_app's (CELERY_BROKER_URL) and plain_app's (BENCH_REDIS_URL). Each
+is sent its tasks through its own app, as its users would send them. A
+pair is one batch of TASKS no-op tasks to one worker, then one to the other
+(A B, then B A in the next pair), so the two numbers of a pair are measured
+seconds apart, through the same drift of a shared machine. Round trips
+alternate too, in runs of RUN. Prints one JSON object: for each setup, the
+throughput of every batch (tasks/s) and the round-trip latencies (ms).
 """
 
 import json
+import os
 import statistics
 import sys
 import time
 from importlib import import_module
+
+SETUPS = ("template", "plain")
+# Round trips per turn of one setup.
+RUN = 50
+# Seconds a batch may take before the run stops (a worker on the wrong
+# database would leave it waiting for ever).
+BATCH_TIMEOUT = 300
 
 
 def throughput(celery, tasks: int) -> float:
@@ -21,13 +35,17 @@ def throughput(celery, tasks: int) -> float:
     keys = [backend.get_key_for_task(task_id) for task_id in ids]
     pending = keys
     while pending:
+        if time.perf_counter() - started > BATCH_TIMEOUT:
+            raise SystemExit(f"{len(pending)} of {tasks} results never came")
         values = backend.mget(pending)
         pending = [
             key for key, value in zip(pending, values, strict=True) if value is None
         ]
         if pending:
             time.sleep(0.005)
-    return tasks / (time.perf_counter() - started)
+    rate = tasks / (time.perf_counter() - started)
+    backend.client.delete(*keys)  # the next batch starts on an equal Redis
+    return rate
 
 
 def round_trips(celery, count: int, name: str = "bench.noop", **kwargs) -> list[float]:
@@ -44,25 +62,45 @@ def percentile(values: list[float], share: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[round(share) - 1]
 
 
-def main(module: str, tasks: int, count: int, steps: int) -> None:
-    celery = import_module(module).celery
-    round_trips(celery, 5)  # warm the connections up
-    latencies = round_trips(celery, count)
-    result = {
-        "throughput": throughput(celery, tasks),
-        "p50": statistics.median(latencies),
-        "p95": percentile(latencies, 95),
-        "p99": percentile(latencies, 99),
+def in_turn(number: int) -> list[str]:
+    """The setups in the order of pair `number`: A B, then B A."""
+    return list(SETUPS) if number % 2 == 0 else list(reversed(SETUPS))
+
+
+def main(tasks: int, pairs: int, count: int, steps: int) -> None:
+    template = import_module("template_app").celery  # has read CELERY_BROKER_URL
+    # Celery lets CELERY_BROKER_URL override any app's broker: the plain app
+    # is to use its own (BENCH_REDIS_URL). The template's app pins its own.
+    del os.environ["CELERY_BROKER_URL"]
+    apps = {"template": template, "plain": import_module("plain_app").celery}
+    for celery in apps.values():
+        round_trips(celery, 5)  # warm the connections up
+    rates: dict[str, list[float]] = {setup: [] for setup in apps}
+    for number in range(pairs):
+        for setup in in_turn(number):
+            rates[setup].append(throughput(apps[setup], tasks))
+    latencies: dict[str, list[float]] = {setup: [] for setup in apps}
+    for number in range(-(-count // RUN)):
+        for setup in in_turn(number):
+            latencies[setup] += round_trips(apps[setup], RUN)
+    results = {
+        setup: {
+            "throughput": rates[setup],
+            "p50": statistics.median(latencies[setup]),
+            "p95": percentile(latencies[setup], 95),
+            "p99": percentile(latencies[setup], 99),
+        }
+        for setup in apps
     }
     if steps:
         long_task = "app.tasks.progress.long_task"
-        reported = round_trips(celery, 3, long_task, total=steps, delay=0)
-        quiet = round_trips(celery, 3, "bench.quiet_long_task", total=steps, delay=0)
-        result["long_task_reported_ms"] = statistics.median(reported)
-        result["long_task_quiet_ms"] = statistics.median(quiet)
-    print(json.dumps(result))
+        reported = round_trips(template, 3, long_task, total=steps, delay=0)
+        quiet = round_trips(template, 3, "bench.quiet_long_task", total=steps, delay=0)
+        results["template"]["long_task_reported_ms"] = statistics.median(reported)
+        results["template"]["long_task_quiet_ms"] = statistics.median(quiet)
+    print(json.dumps(results))
 
 
 if __name__ == "__main__":
-    module, tasks, count, *rest = sys.argv[1:]
-    main(module, int(tasks), int(count), int(rest[0]) if rest else 0)
+    tasks, pairs, count, *rest = sys.argv[1:]
+    main(int(tasks), int(pairs), int(count), int(rest[0]) if rest else 0)

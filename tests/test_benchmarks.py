@@ -43,6 +43,7 @@ def test_benchmark_smoke_run_prints_its_table_and_json():
         # A request in flight when wrk stopped may have written one more.
         assert web["post"]["rows"] >= web["post"]["requests"]
     assert report["ratios"]["c2"]["throughput"] > 0
+    assert len(report["ratios_by_pair"]["c2"]) == report["pairs"]
     assert report["ratios"]["web"]["get_100"]["rps"] > 0
     assert report["ratios"]["web"]["post"]["rps"] > 0
     assert report["ratios"]["web_duties"]["post"]["rps"] > 0
