@@ -207,18 +207,16 @@ class Bench:
                 str(concurrency),
                 "-l",
                 "WARNING",
-                # Celery lets CELERY_BROKER_URL override any app's broker.
-                CELERY_BROKER_URL=urls[setup],
-                BENCH_REDIS_URL=urls["plain"],
+                **worker_settings(urls[setup]),
             )
             for setup, module in WORKERS.items()
         ]
         try:
             for (setup, module), worker in zip(WORKERS.items(), workers, strict=True):
                 self.wait_for_worker(setup, module, worker, urls[setup])
-            trips = self.options.round_trips if full else 5
-            steps = self.options.steps if full else 0
             options = self.options
+            trips = options.round_trips if full else 5
+            steps = options.steps if full else 0
             client = [str(HERE / "measure.py"), str(options.tasks), str(options.pairs)]
             completed = self.run(
                 "python",
@@ -243,9 +241,10 @@ class Bench:
         self, setup: str, module: str, worker: ManagedProcess, url: str
     ) -> None:
         ping = ("celery", "-A", f"{module}.celery", "inspect", "ping")
-        settings = {"CELERY_BROKER_URL": url, "BENCH_REDIS_URL": url}
         wait_until(
-            lambda: self.run(*ping, check=False, **settings).returncode == 0,
+            lambda: (
+                self.run(*ping, check=False, **worker_settings(url)).returncode == 0
+            ),
             timeout=60,
             message=lambda: f"{setup} worker did not answer: {worker.log_text()}",
         )
@@ -331,6 +330,16 @@ class Bench:
 
     def load(self, method: str, url: str, clients: int, cookie: str = "") -> dict:
         return wrk(method, url, clients, self.options.seconds, cookie)
+
+
+def worker_settings(url: str) -> dict[str, str]:
+    """The environment of a worker (or its ping) on the Redis at `url`.
+
+    Both apps are given it: the template's reads CELERY_BROKER_URL, the plain
+    one BENCH_REDIS_URL, and Celery lets CELERY_BROKER_URL override the
+    broker of any app, the plain one's too.
+    """
+    return {"CELERY_BROKER_URL": url, "BENCH_REDIS_URL": url}
 
 
 def otlp_sink() -> str:
