@@ -38,6 +38,11 @@ from app.config import BaseConfig
 from app.models import db
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+# Seconds a worker may take to stop after SIGTERM. Celery's warm shutdown
+# can wait 30 s for one pool process: the one that finished a task just
+# before the signal, if the worker had not yet read that it took the task
+# (billiard's GUARANTEE_MESSAGE_CONSUMPTION_RETRY_LIMIT). Slower is stuck.
+STOP_TIMEOUT = 60
 
 
 @pytest.fixture(scope="session")
@@ -239,7 +244,7 @@ def celery_process(
     finally:
         process.terminate()
         try:
-            process.wait(30)
+            process.wait(STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
             # Where it is stuck: the stacks go to the log before it ends.
             process.send_signal(signal.SIGABRT)
@@ -249,7 +254,8 @@ def celery_process(
                 process.kill()
                 process.wait()
             raise AssertionError(
-                f"{args[0]} still ran 30 s after SIGTERM:\n{log.read_text()[-8000:]}"
+                f"{args[0]} still ran {STOP_TIMEOUT} s after SIGTERM:\n"
+                f"{log.read_text()[-8000:]}"
             ) from None
 
 
