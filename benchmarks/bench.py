@@ -14,9 +14,11 @@ order (A B, B A, ...) so that machine drift cancels out:
 - worker throughput: no-op tasks through the baked app's Celery setup (its
   Task class, an app context per task, its config) against a plain
   `Celery()` app with default settings, same broker and worker flags, with
-  1, 2 and 4 worker processes; both workers run at once, each on a Redis
-  database of its own, and are sent batches in turn (measure.py), so the
-  two batches of a pair are seconds apart;
+  1, 2 and 4 worker processes; and a third worker, plain Celery on the
+  baked project's settings (tuned_app.py), which splits the gap into the
+  cost of the settings and the cost of the code; the workers run at once,
+  each on a Redis database of its own, and are sent batches in turn
+  (measure.py), so the batches of a pair are seconds apart;
 - round-trip latency (send -> result) p50/p95/p99 of one task, same pair;
 - the cost of progress reports: the demo long task against the same loop without
   reports;
@@ -77,7 +79,7 @@ from support import (  # noqa: E402
     wait_until,
 )
 
-WORKERS = {"template": "template_app", "plain": "plain_app"}
+WORKERS = {"template": "template_app", "plain": "plain_app", "tuned": "tuned_app"}
 WEB_APPS = {
     "template": "wsgi:app",
     # The same app, its traces exported over OTLP (to a sink that answers 200).
@@ -187,11 +189,11 @@ class Bench:
         return self.celery.backend.client
 
     def worker_run(self, concurrency: int, full: bool) -> dict:
-        """Start both workers, run the client's pairs against them, stop them.
+        """Start the workers, run the client's pairs against them, stop them.
 
-        Both run at once, each on a Redis database of its own, so that the
-        client can alternate between them batch by batch; the idle one only
-        waits on its queue.
+        They run at once, each on a Redis database of its own, so that the
+        client can take turns between them batch by batch; the idle ones
+        only wait on their queues.
         """
         urls = self.worker_urls()
         workers = [
@@ -225,6 +227,7 @@ class Bench:
                 str(steps),
                 CELERY_BROKER_URL=urls["template"],
                 BENCH_REDIS_URL=urls["plain"],
+                BENCH_TUNED_REDIS_URL=urls["tuned"],
             )
             return json.loads(completed.stdout)
         finally:
@@ -233,9 +236,9 @@ class Bench:
             self.flush()
 
     def worker_urls(self) -> dict[str, str]:
-        """Each worker's Redis database (1 and 2; the web pairs use 0)."""
+        """Each worker's Redis database (1, 2, 3; the web pairs use 0)."""
         server = self.redis_url.rsplit("/", 1)[0]
-        return {"template": f"{server}/1", "plain": f"{server}/2"}
+        return {setup: f"{server}/{number}" for number, setup in enumerate(WORKERS, 1)}
 
     def wait_for_worker(
         self, setup: str, module: str, worker: ManagedProcess, url: str
@@ -335,11 +338,16 @@ class Bench:
 def worker_settings(url: str) -> dict[str, str]:
     """The environment of a worker (or its ping) on the Redis at `url`.
 
-    Both apps are given it: the template's reads CELERY_BROKER_URL, the plain
-    one BENCH_REDIS_URL, and Celery lets CELERY_BROKER_URL override the
-    broker of any app, the plain one's too.
+    Every app is given it: the template's reads CELERY_BROKER_URL, the plain
+    one BENCH_REDIS_URL, the tuned one BENCH_TUNED_REDIS_URL, and Celery
+    lets CELERY_BROKER_URL override the broker of any app, the plain one's
+    too.
     """
-    return {"CELERY_BROKER_URL": url, "BENCH_REDIS_URL": url}
+    return {
+        "CELERY_BROKER_URL": url,
+        "BENCH_REDIS_URL": url,
+        "BENCH_TUNED_REDIS_URL": url,
+    }
 
 
 def otlp_sink() -> str:
@@ -513,22 +521,33 @@ def run_rounds(bench: Bench) -> dict:
 
 
 def worker_pairs(bench: Bench, concurrency: int, report: dict) -> None:
-    """Both workers with `concurrency` processes: medians, ratios, spread."""
+    """The workers with `concurrency` processes: medians, ratios, spread."""
     results = bench.worker_run(concurrency, full=concurrency == 2)
-    ours, theirs = results["template"], results["plain"]
-    rates = zip(ours["throughput"], theirs["throughput"], strict=True)
-    by_pair = [template / plain for template, plain in rates]
+    ours, theirs, tuned = results["template"], results["plain"], results["tuned"]
+    by_pair = batch_ratios(ours, theirs)
     pair = f"c{concurrency}"
     for setup, result in results.items():
         report[f"{setup}-{pair}"] = {
             **result,
             "throughput": statistics.median(result["throughput"]),
         }
-    ratios = {"throughput": statistics.median(by_pair)}
+    ratios = {
+        "throughput": statistics.median(by_pair),
+        # Plain Celery on the project's settings: the settings' share of the
+        # gap (tuned / plain) and the code's (template / tuned).
+        "settings_throughput": statistics.median(batch_ratios(tuned, theirs)),
+        "code_throughput": statistics.median(batch_ratios(ours, tuned)),
+    }
     ratios.update({key: ours[key] / theirs[key] for key in ("p50", "p95", "p99")})
     report["ratios"][pair] = ratios
     # Each pair's own ratio, to read the spread of a noisy machine.
     report["ratios_by_pair"][pair] = by_pair
+
+
+def batch_ratios(ours: dict, theirs: dict) -> list[float]:
+    """The throughput ratio of each pair's two batches."""
+    rates = zip(ours["throughput"], theirs["throughput"], strict=True)
+    return [mine / yours for mine, yours in rates]
 
 
 def web_rounds(bench: Bench, report: dict) -> None:
@@ -624,6 +643,14 @@ def print_worker_tables(report: dict, options) -> None:
             end="",
         )
         print(f"{quartiles(report['ratios_by_pair'][pair]):>14}")
+    print("plain Celery on the template's settings (tuned): throughput ratios")
+    for concurrency in options.concurrencies:
+        pair, tuned = f"c{concurrency}", report[f"tuned-c{concurrency}"]
+        print(
+            f"{'  -c ' + str(concurrency):28}tuned {tuned['throughput']:.1f} tasks/s;"
+            f" tuned / plain {ratios[pair]['settings_throughput']:.2f} (the settings),"
+            f" template / tuned {ratios[pair]['code_throughput']:.2f} (the code)"
+        )
     for key in ("p50", "p95", "p99"):
         line(
             f"round trip {key} (ms)",

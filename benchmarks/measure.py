@@ -2,14 +2,15 @@
 
     python measure.py TASKS PAIRS ROUND_TRIPS [STEPS]
 
-Both workers are already running, each on a Redis database of its own:
-template_app's (CELERY_BROKER_URL) and plain_app's (BENCH_REDIS_URL). Each
-is sent its tasks through its own app, as its users would send them. A
-pair is one batch of TASKS no-op tasks to one worker, then one to the other
-(A B, then B A in the next pair), so the two numbers of a pair are measured
-seconds apart, through the same drift of a shared machine. Round trips
-alternate too, in runs of RUN. Prints one JSON object: for each setup, the
-throughput of every batch (tasks/s) and the round-trip latencies (ms).
+The three workers are already running, each on a Redis database of its
+own: template_app's (CELERY_BROKER_URL), plain_app's (BENCH_REDIS_URL) and
+tuned_app's (BENCH_TUNED_REDIS_URL). Each is sent its tasks through its own
+app, as its users would send them. A pair is one batch of TASKS no-op tasks
+to each worker in turn (A B C, then B C A, then C A B), so the numbers of a
+pair are measured seconds apart, through the same drift of a shared
+machine. Round trips take turns too, in runs of RUN. Prints one JSON
+object: for each setup, the throughput of every batch (tasks/s) and the
+round-trip latencies (ms).
 """
 
 import json
@@ -19,7 +20,7 @@ import sys
 import time
 from importlib import import_module
 
-SETUPS = ("template", "plain")
+SETUPS = ("template", "plain", "tuned")
 # Round trips per turn of one setup.
 RUN = 50
 # Seconds a batch may take before the run stops (a worker on the wrong
@@ -63,16 +64,21 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def in_turn(number: int) -> list[str]:
-    """The setups in the order of pair `number`: A B, then B A."""
-    return list(SETUPS) if number % 2 == 0 else list(reversed(SETUPS))
+    """The setups in the order of pair `number`: each first in turn."""
+    start = number % len(SETUPS)
+    return list(SETUPS[start:] + SETUPS[:start])
 
 
 def main(tasks: int, pairs: int, count: int, steps: int) -> None:
-    template = import_module("template_app").celery  # has read CELERY_BROKER_URL
+    # Both build the project's app, which reads CELERY_BROKER_URL; both pin
+    # their own broker.
+    template = import_module("template_app").celery
+    tuned = import_module("tuned_app").celery
     # Celery lets CELERY_BROKER_URL override any app's broker: the plain app
-    # is to use its own (BENCH_REDIS_URL). The template's app pins its own.
+    # is to use its own (BENCH_REDIS_URL).
     del os.environ["CELERY_BROKER_URL"]
-    apps = {"template": template, "plain": import_module("plain_app").celery}
+    plain = import_module("plain_app").celery
+    apps = {"template": template, "plain": plain, "tuned": tuned}
     for celery in apps.values():
         round_trips(celery, 5)  # warm the connections up
     rates: dict[str, list[float]] = {setup: [] for setup in apps}

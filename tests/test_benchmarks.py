@@ -31,7 +31,7 @@ def test_benchmark_smoke_run_prints_its_table_and_json():
     assert completed.returncode == 0, completed.stdout + completed.stderr
     report = json.loads(completed.stdout.strip().splitlines()[-1])
     # Smoke mode measures workers of two processes only (full runs 1, 2, 4).
-    for setup in ("template", "plain"):
+    for setup in ("template", "plain", "tuned"):
         assert report[f"{setup}-c2"]["throughput"] > 0
     assert "template-c1" not in report
     assert report["template-c2"]["long_task_reported_ms"] > 0
@@ -43,6 +43,8 @@ def test_benchmark_smoke_run_prints_its_table_and_json():
         # A request in flight when wrk stopped may have written one more.
         assert web["post"]["rows"] >= web["post"]["requests"]
     assert report["ratios"]["c2"]["throughput"] > 0
+    assert report["ratios"]["c2"]["settings_throughput"] > 0
+    assert report["ratios"]["c2"]["code_throughput"] > 0
     assert len(report["ratios_by_pair"]["c2"]) == report["pairs"]
     assert report["ratios"]["web"]["get_100"]["rps"] > 0
     assert report["ratios"]["web"]["post"]["rps"] > 0
@@ -60,4 +62,5 @@ def test_benchmark_smoke_run_prints_its_table_and_json():
     assert report["bake_s"] > 0
     assert "suite" not in report  # the suite is timed in full runs only
     assert "throughput -c 2 (tasks/s)" in completed.stdout
+    assert "tuned / plain" in completed.stdout
     assert "POST /tasks req/s" in completed.stdout
