@@ -22,11 +22,21 @@ from app.platform.task_ids import owner_tag, owner_tag_of
 BROWSER, ACCOUNT = "client_id", "account_id"
 
 
+def key_of_browser(browser_id: str) -> str:
+    """The owner key of a browser (a job row's `owner`, a task id's tag)."""
+    return f"client:{browser_id}"
+
+
+def key_of_account(account_id: int) -> str:
+    """The owner key of an account."""
+    return f"account:{account_id}"
+
+
 def browser_key() -> str:
     """This browser's key, kept in its session cookie (set on first use)."""
     if BROWSER not in session:
         session[BROWSER] = secrets.token_urlsafe(16)
-    return f"client:{session[BROWSER]}"
+    return key_of_browser(session[BROWSER])
 
 
 def signed_in_account() -> int | None:
@@ -37,7 +47,7 @@ def signed_in_account() -> int | None:
 def owner_key() -> str:
     """Whose a task started now is: the account's, else this browser's."""
     account = signed_in_account()
-    return f"account:{account}" if account is not None else browser_key()
+    return key_of_account(account) if account is not None else browser_key()
 
 
 def owns(task_id: str) -> bool:
@@ -47,10 +57,10 @@ def owns(task_id: str) -> bool:
         return False
     keys = []
     if BROWSER in session:
-        keys.append(f"client:{session[BROWSER]}")
+        keys.append(key_of_browser(session[BROWSER]))
     account = signed_in_account()
     if account is not None:
-        keys.append(f"account:{account}")
+        keys.append(key_of_account(account))
     if tag in {owner_tag(key) for key in keys}:
         return True
     return account is not None and history.job_of_account(task_id, account)
@@ -60,7 +70,7 @@ def sign_in(user: User) -> None:
     """Sign this browser in: its tasks become the account's, and its session
     starts anew (a session planted before the sign-in gains nothing)."""
     if BROWSER in session:
-        history.adopt_jobs(f"client:{session[BROWSER]}", user.id)
+        history.adopt_jobs(key_of_browser(session[BROWSER]), user.id)
     session.clear()
     login_user(user)
     session[ACCOUNT] = user.id
