@@ -18,7 +18,9 @@ order (A B, B A, ...) so that machine drift cancels out:
   baked project's settings (tuned_app.py), which splits the gap into the
   cost of the settings and the cost of the code; the workers run at once,
   each on a Redis database of its own, and are sent batches in turn
-  (measure.py), so the batches of a pair are seconds apart;
+  (measure.py), so the batches of a pair are seconds apart; the pairs are
+  shared among several starts of the workers (--starts), since one start
+  runs a few per cent faster or slower than the next;
 - round-trip latency (send -> result) p50/p95/p99 of one task, same pair;
 - the cost of progress reports: the demo long task against the same loop without
   reports;
@@ -189,6 +191,30 @@ class Bench:
         return self.celery.backend.client
 
     def worker_run(self, concurrency: int, full: bool) -> dict:
+        """The pairs of workers with `concurrency` processes, over `--starts`
+        starts of the workers, the pairs shared among them.
+
+        One start of a worker runs a few per cent faster or slower than the
+        next, however many pairs it is sent (two workers of the same code
+        and settings differed by up to 3 % in a run of their own:
+        docs/benchmarks.md), so a figure of one start is one draw of that.
+        """
+        options = self.options
+        starts = [
+            self.worker_start(
+                concurrency,
+                first=options.pairs * number // options.starts,
+                pairs=share(options.pairs, options.starts, number),
+                trips=share(options.round_trips, options.starts, number) if full else 5,
+                steps=options.steps if full and number == 0 else 0,
+            )
+            for number in range(options.starts)
+        ]
+        return {setup: pooled([start[setup] for start in starts]) for setup in WORKERS}
+
+    def worker_start(
+        self, concurrency: int, first: int, pairs: int, trips: int, steps: int
+    ) -> dict:
         """Start the workers, run the client's pairs against them, stop them.
 
         They run at once, each on a Redis database of its own, so that the
@@ -198,7 +224,7 @@ class Bench:
         urls = self.worker_urls()
         workers = [
             self.start(
-                f"worker-{setup}-c{concurrency}",
+                f"worker-{setup}-c{concurrency}-{first}",
                 "celery",
                 "-A",
                 f"{module}.celery",
@@ -216,15 +242,11 @@ class Bench:
         try:
             for (setup, module), worker in zip(WORKERS.items(), workers, strict=True):
                 self.wait_for_worker(setup, module, worker, urls[setup])
-            options = self.options
-            trips = options.round_trips if full else 5
-            steps = options.steps if full else 0
-            client = [str(HERE / "measure.py"), str(options.tasks), str(options.pairs)]
+            client = [str(HERE / "measure.py"), str(self.options.tasks)]
             completed = self.run(
                 "python",
                 *client,
-                str(trips),
-                str(steps),
+                *(str(number) for number in (pairs, trips, steps, first)),
                 CELERY_BROKER_URL=urls["template"],
                 BENCH_REDIS_URL=urls["plain"],
                 BENCH_TUNED_REDIS_URL=urls["tuned"],
@@ -472,6 +494,12 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument(
         "--tasks", type=int, default=1500, help="no-op tasks per worker batch"
     )
+    parser.add_argument(
+        "--starts",
+        type=int,
+        default=4,
+        help="of the workers per process count, the pairs shared among them",
+    )
     parser.add_argument("--round-trips", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument(
@@ -498,7 +526,7 @@ def parse_arguments() -> argparse.Namespace:
     options.concurrencies = (1, 2, 4)
     if options.smoke:
         options.rounds, options.tasks, options.round_trips = 1, 50, 20
-        options.pairs = 2
+        options.pairs, options.starts = 2, 2
         options.steps, options.seconds, options.run_suite = 50, 1, False
         options.concurrencies = (2,)
     return options
@@ -528,9 +556,8 @@ def worker_pairs(bench: Bench, concurrency: int, report: dict) -> None:
     pair = f"c{concurrency}"
     for setup, result in results.items():
         report[f"{setup}-{pair}"] = {
-            **result,
-            "throughput": statistics.median(result["throughput"]),
-        }
+            key: value for key, value in result.items() if key != "throughput_by_start"
+        } | {"throughput": statistics.median(result["throughput"])}
     ratios = {
         "throughput": statistics.median(by_pair),
         # Plain Celery on the project's settings: the settings' share of the
@@ -540,14 +567,49 @@ def worker_pairs(bench: Bench, concurrency: int, report: dict) -> None:
     }
     ratios.update({key: ours[key] / theirs[key] for key in ("p50", "p95", "p99")})
     report["ratios"][pair] = ratios
-    # Each pair's own ratio, to read the spread of a noisy machine.
+    # Each pair's own ratio, to read the spread of a noisy machine, and the
+    # median of each start's, to read the spread between starts.
     report["ratios_by_pair"][pair] = by_pair
+    report.setdefault("ratios_by_start", {})[pair] = start_ratios(ours, theirs)
 
 
 def batch_ratios(ours: dict, theirs: dict) -> list[float]:
     """The throughput ratio of each pair's two batches."""
     rates = zip(ours["throughput"], theirs["throughput"], strict=True)
     return [mine / yours for mine, yours in rates]
+
+
+def start_ratios(ours: dict, theirs: dict) -> list[float]:
+    """The median of each start's pair ratios."""
+    by_start = zip(
+        ours["throughput_by_start"], theirs["throughput_by_start"], strict=True
+    )
+    return [
+        statistics.median(mine / yours for mine, yours in zip(*start, strict=True))
+        for start in by_start
+    ]
+
+
+def share(total: int, parts: int, number: int) -> int:
+    """Part `number` of `total` split into `parts` nearly equal whole parts."""
+    return total * (number + 1) // parts - total * number // parts
+
+
+def pooled(starts: list[dict]) -> dict:
+    """One setup's numbers over all starts: every batch and round trip."""
+    result = {
+        "throughput": [rate for start in starts for rate in start["throughput"]],
+        # Each start's batches, to read the spread between starts.
+        "throughput_by_start": [start["throughput"] for start in starts],
+    }
+    trips = [trip for start in starts for trip in start["round_trips_ms"]]
+    cuts = statistics.quantiles(trips, n=100, method="inclusive")
+    result.update(p50=statistics.median(trips), p95=cuts[94], p99=cuts[98])
+    for start in starts:
+        result.update(
+            {key: value for key, value in start.items() if key.startswith("long_")}
+        )
+    return result
 
 
 def web_rounds(bench: Bench, report: dict) -> None:
@@ -629,8 +691,8 @@ def print_tables(report: dict, options) -> None:
 def print_worker_tables(report: dict, options) -> None:
     ratios = report["ratios"]
     print(
-        f"\nworker (prefork), {options.pairs} pairs of {options.tasks} tasks; "
-        "quartiles of the pairs' ratios"
+        f"\nworker (prefork), {options.pairs} pairs of {options.tasks} tasks over "
+        f"{options.starts} starts of the workers; quartiles of the pairs' ratios"
     )
     print(f"{'':28}{'template':>12}{'plain':>12}{'ratio':>8}{'quartiles':>14}")
     for concurrency in options.concurrencies:
@@ -643,6 +705,11 @@ def print_worker_tables(report: dict, options) -> None:
             end="",
         )
         print(f"{quartiles(report['ratios_by_pair'][pair]):>14}")
+    print("median ratio of each start of the workers:")
+    for concurrency in options.concurrencies:
+        by_start = report["ratios_by_start"][f"c{concurrency}"]
+        spread = " ".join(f"{ratio:.2f}" for ratio in by_start)
+        print(f"{'  -c ' + str(concurrency):28}{spread}")
     print("plain Celery on the template's settings (tuned): throughput ratios")
     for concurrency in options.concurrencies:
         pair, tuned = f"c{concurrency}", report[f"tuned-c{concurrency}"]

@@ -1,6 +1,6 @@
 """Client side of the worker measurement, run in the baked project's virtualenv.
 
-    python measure.py TASKS PAIRS ROUND_TRIPS [STEPS]
+    python measure.py TASKS PAIRS ROUND_TRIPS STEPS FIRST_PAIR
 
 The three workers are already running, each on a Redis database of its
 own: template_app's (CELERY_BROKER_URL), plain_app's (BENCH_REDIS_URL) and
@@ -8,9 +8,10 @@ tuned_app's (BENCH_TUNED_REDIS_URL). Each is sent its tasks through its own
 app, as its users would send them. A pair is one batch of TASKS no-op tasks
 to each worker in turn (A B C, then B C A, then C A B), so the numbers of a
 pair are measured seconds apart, through the same drift of a shared
-machine. Round trips take turns too, in runs of RUN. Prints one JSON
-object: for each setup, the throughput of every batch (tasks/s) and the
-round-trip latencies (ms).
+machine. FIRST_PAIR numbers the first pair, so that the order keeps
+turning when bench.py restarts the workers between calls. Round trips take
+turns too, in runs of RUN. Prints one JSON object: for each setup, the
+throughput of every batch (tasks/s) and every round trip's latency (ms).
 """
 
 import json
@@ -59,17 +60,13 @@ def round_trips(celery, count: int, name: str = "bench.noop", **kwargs) -> list[
     return latencies
 
 
-def percentile(values: list[float], share: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[round(share) - 1]
-
-
 def in_turn(number: int) -> list[str]:
     """The setups in the order of pair `number`: each first in turn."""
     start = number % len(SETUPS)
     return list(SETUPS[start:] + SETUPS[:start])
 
 
-def main(tasks: int, pairs: int, count: int, steps: int) -> None:
+def main(tasks: int, pairs: int, count: int, steps: int, first: int) -> None:
     # Both build the project's app, which reads CELERY_BROKER_URL; both pin
     # their own broker.
     template = import_module("template_app").celery
@@ -82,7 +79,7 @@ def main(tasks: int, pairs: int, count: int, steps: int) -> None:
     for celery in apps.values():
         round_trips(celery, 5)  # warm the connections up
     rates: dict[str, list[float]] = {setup: [] for setup in apps}
-    for number in range(pairs):
+    for number in range(first, first + pairs):
         for setup in in_turn(number):
             rates[setup].append(throughput(apps[setup], tasks))
     latencies: dict[str, list[float]] = {setup: [] for setup in apps}
@@ -90,12 +87,7 @@ def main(tasks: int, pairs: int, count: int, steps: int) -> None:
         for setup in in_turn(number):
             latencies[setup] += round_trips(apps[setup], RUN)
     results = {
-        setup: {
-            "throughput": rates[setup],
-            "p50": statistics.median(latencies[setup]),
-            "p95": percentile(latencies[setup], 95),
-            "p99": percentile(latencies[setup], 99),
-        }
+        setup: {"throughput": rates[setup], "round_trips_ms": latencies[setup]}
         for setup in apps
     }
     if steps:
@@ -108,5 +100,4 @@ def main(tasks: int, pairs: int, count: int, steps: int) -> None:
 
 
 if __name__ == "__main__":
-    tasks, pairs, count, *rest = sys.argv[1:]
-    main(int(tasks), int(pairs), int(count), int(rest[0]) if rest else 0)
+    main(*(int(argument) for argument in sys.argv[1:6]))

@@ -46,6 +46,8 @@ def test_benchmark_smoke_run_prints_its_table_and_json():
     assert report["ratios"]["c2"]["settings_throughput"] > 0
     assert report["ratios"]["c2"]["code_throughput"] > 0
     assert len(report["ratios_by_pair"]["c2"]) == report["pairs"]
+    # The pairs were shared among two starts of the workers, one pair each.
+    assert len(report["ratios_by_start"]["c2"]) == report["starts"] == 2
     assert report["ratios"]["web"]["get_100"]["rps"] > 0
     assert report["ratios"]["web"]["post"]["rps"] > 0
     assert report["ratios"]["web_duties"]["post"]["rps"] > 0
