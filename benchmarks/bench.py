@@ -1,6 +1,6 @@
 """What the template adds on top of plain Celery and bare Flask, in one run.
 
-    .venv/bin/python benchmarks/bench.py            # full run (a few minutes)
+    .venv/bin/python benchmarks/bench.py            # full run (about 20 minutes)
     .venv/bin/python benchmarks/bench.py --smoke    # does it work? (CI)
     .venv/bin/python benchmarks/bench.py --web-only --no-suite   # web pairs only
     .venv/bin/python benchmarks/bench.py --worker-only --no-suite
@@ -20,7 +20,9 @@ order (A B, B A, ...) so that machine drift cancels out:
   each on a Redis database of its own, and are sent batches in turn
   (measure.py), so the batches of a pair are seconds apart; the pairs are
   shared among several starts of the workers (--starts), since one start
-  runs a few per cent faster or slower than the next;
+  can run a few per cent faster or slower than the next;
+- the instructions per no-op task of each worker (one process), counted by
+  callgrind, which no other load on the machine moves;
 - round-trip latency (send -> result) p50/p95/p99 of one task, same pair;
 - the cost of progress reports: the demo long task against the same loop without
   reports;
@@ -46,6 +48,8 @@ import json
 import os
 import re
 import secrets
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -54,6 +58,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -96,6 +101,8 @@ WEB_TABLES = {
     "bare": "bare_jobs",
     "duties": "bare_jobs",
 }
+# Round trips a worker under callgrind runs before the counted tasks.
+WARM_UP = 20
 # The queue every web app publishes to (Celery's default).
 CELERY_QUEUE = "celery"
 # Numbers summed over rounds, not compared: requests sent, answers failed,
@@ -194,10 +201,10 @@ class Bench:
         """The pairs of workers with `concurrency` processes, over `--starts`
         starts of the workers, the pairs shared among them.
 
-        One start of a worker runs a few per cent faster or slower than the
-        next, however many pairs it is sent (two workers of the same code
-        and settings differed by up to 3 % in a run of their own:
-        docs/benchmarks.md), so a figure of one start is one draw of that.
+        A figure of one start is good to a few per cent either way, partly
+        the pairs' scatter and partly the start itself (two workers of the
+        same code and settings differed by up to 3 % in a run of their own:
+        docs/benchmarks.md); several starts sample both.
         """
         options = self.options
         starts = [
@@ -261,6 +268,41 @@ class Bench:
         """Each worker's Redis database (1, 2, 3; the web pairs use 0)."""
         server = self.redis_url.rsplit("/", 1)[0]
         return {setup: f"{server}/{number}" for number, setup in enumerate(WORKERS, 1)}
+
+    def instructions(self, setup: str, tasks: int) -> dict[str, int]:
+        """Instructions that callgrind counts in a worker of one process
+        which runs WARM_UP, then `tasks` no-op tasks, start and stop
+        included: its main process's, and its pool process's."""
+        url = self.worker_urls()[setup]
+        counts = self.folder / f"callgrind-{setup}-{tasks}"
+        counts.mkdir()
+        command = [
+            *("valgrind", "--tool=callgrind", "--trace-children=yes"),
+            f"--callgrind-out-file={counts}/%p",
+            str(self.venv.bin("celery")),
+            *("-A", f"{WORKERS[setup]}.celery", "worker", "--pool", "prefork"),
+            *("--concurrency", "1", "-l", "WARNING"),
+        ]
+        # A fixed hash seed: the same dict layouts, the same count each run.
+        env = {**self.env, **worker_settings(url), "PYTHONHASHSEED": "0"}
+        log = self.folder / f"callgrind-{setup}-{tasks}.log"
+        worker = ManagedProcess(command, self.project, env, log).start()
+        try:
+            client = Celery(broker=url, backend=url)
+            # The first waits for the worker to start (slow under valgrind).
+            client.send_task("bench.noop").get(timeout=600)
+            for _ in range(WARM_UP):
+                client.send_task("bench.noop").get(timeout=60)
+            results = [client.send_task("bench.noop") for _ in range(tasks)]
+            for result in results:
+                result.get(timeout=600)
+            # The main process alone, as a process manager stops it; the
+            # counts are written as each process exits.
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=300)
+        finally:
+            worker.stop()
+        return callgrind_totals(counts, worker.process.pid)
 
     def wait_for_worker(
         self, setup: str, module: str, worker: ManagedProcess, url: str
@@ -500,6 +542,12 @@ def parse_arguments() -> argparse.Namespace:
         default=4,
         help="of the workers per process count, the pairs shared among them",
     )
+    parser.add_argument(
+        "--instruction-tasks",
+        type=int,
+        default=1000,
+        help="no-op tasks counted in instructions (callgrind), per worker; 0: none",
+    )
     parser.add_argument("--round-trips", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument(
@@ -526,7 +574,8 @@ def parse_arguments() -> argparse.Namespace:
     options.concurrencies = (1, 2, 4)
     if options.smoke:
         options.rounds, options.tasks, options.round_trips = 1, 50, 20
-        options.pairs, options.starts = 2, 2
+        # No instruction counts: six workers under valgrind take minutes.
+        options.pairs, options.starts, options.instruction_tasks = 2, 2, 0
         options.steps, options.seconds, options.run_suite = 50, 1, False
         options.concurrencies = (2,)
     return options
@@ -543,6 +592,7 @@ def run_rounds(bench: Bench) -> dict:
     if not bench.options.web_only:
         for concurrency in bench.options.concurrencies:
             worker_pairs(bench, concurrency, report)
+        instruction_counts(bench, report)
     if not bench.options.worker_only:
         web_rounds(bench, report)
     return report
@@ -610,6 +660,70 @@ def pooled(starts: list[dict]) -> dict:
             {key: value for key, value in start.items() if key.startswith("long_")}
         )
     return result
+
+
+def instruction_counts(bench: Bench, report: dict) -> None:
+    """Instructions per no-op task of each worker, counted by callgrind.
+
+    No other load on the machine moves a count, so these ratios hold still
+    where the throughput ratios scatter by a few per cent. Each worker runs
+    twice, with a few tasks and with `--instruction-tasks` more; the
+    difference, divided by the difference in tasks, is the cost of a task
+    without the start and stop. The three run at once, each on a Redis
+    database of its own; the count does not depend on the pace.
+    """
+    if not bench.options.instruction_tasks:
+        return
+    if shutil.which("valgrind") is None:
+        raise SystemExit("The benchmark needs valgrind: scripts/test installs it")
+    few, more = bench.options.instruction_tasks // 10, bench.options.instruction_tasks
+    runs = {}
+    with ThreadPoolExecutor(len(WORKERS)) as threads:
+        for tasks in (few, few + more):
+            futures = {
+                setup: threads.submit(bench.instructions, setup, tasks)
+                for setup in WORKERS
+            }
+            runs[tasks] = {setup: future.result() for setup, future in futures.items()}
+            bench.flush()
+    per_task = {
+        setup: {
+            process: (runs[few + more][setup][process] - runs[few][setup][process])
+            / more
+            for process in ("main", "pool", "both")
+        }
+        for setup in WORKERS
+    }
+    report["instructions"] = per_task
+    report["ratios"]["instructions"] = {
+        setup: {
+            process: per_task[setup][process] / per_task["plain"][process]
+            for process in ("main", "pool", "both")
+        }
+        for setup in ("template", "tuned")
+    }
+
+
+def callgrind_totals(folder: Path, main_pid: int) -> dict[str, int]:
+    """The instructions of a worker's main process and of its pool
+    processes, from the callgrind files in `folder` (one per process; the
+    ones of programs the worker ran, such as `uname`, left out)."""
+    totals = {"main": 0, "pool": 0}
+    for path in folder.iterdir():
+        # The header, before the first function's costs, has pid, cmd and
+        # summary (the process's instructions).
+        header = path.read_text(errors="replace").partition("\nfn=")[0]
+        fields = dict(
+            line.split(": ", 1) for line in header.splitlines() if ": " in line
+        )
+        if "celery" not in fields.get("cmd", ""):
+            continue
+        process = "main" if int(fields["pid"]) == main_pid else "pool"
+        totals[process] += int(fields["summary"])
+    if not totals["main"] or not totals["pool"]:
+        raise SystemExit(f"callgrind counted no worker in {folder}: {totals}")
+    totals["both"] = totals["main"] + totals["pool"]
+    return totals
 
 
 def web_rounds(bench: Bench, report: dict) -> None:
@@ -718,6 +832,8 @@ def print_worker_tables(report: dict, options) -> None:
             f" tuned / plain {ratios[pair]['settings_throughput']:.2f} (the settings),"
             f" template / tuned {ratios[pair]['code_throughput']:.2f} (the code)"
         )
+    if "instructions" in report:
+        print_instructions(report["instructions"])
     for key in ("p50", "p95", "p99"):
         line(
             f"round trip {key} (ms)",
@@ -731,6 +847,18 @@ def print_worker_tables(report: dict, options) -> None:
         f"{long_task['long_task_reported_ms']:.1f} ms, "
         f"same loop without reports {long_task['long_task_quiet_ms']:.1f} ms"
     )
+
+
+def print_instructions(counts: dict) -> None:
+    print("instructions per no-op task (callgrind, one process), millions:")
+    for process in ("main", "pool", "both"):
+        plain = counts["plain"][process]
+        others = "".join(
+            f", {setup} {counts[setup][process] / 1e6:.3f}"
+            f" ({counts[setup][process] / plain:.3f})"
+            for setup in ("tuned", "template")
+        )
+        print(f"{'  ' + process:28}plain {plain / 1e6:.3f}{others}")
 
 
 def print_web_table(report: dict) -> None:

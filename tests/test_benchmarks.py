@@ -4,6 +4,7 @@ It needs the machine's PostgreSQL (scripts/test starts it): the run creates
 a database of its own there and drops it at the end.
 """
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -48,6 +49,8 @@ def test_benchmark_smoke_run_prints_its_table_and_json():
     assert len(report["ratios_by_pair"]["c2"]) == report["pairs"]
     # The pairs were shared among two starts of the workers, one pair each.
     assert len(report["ratios_by_start"]["c2"]) == report["starts"] == 2
+    # Smoke mode counts no instructions (minutes under valgrind).
+    assert "instructions" not in report
     assert report["ratios"]["web"]["get_100"]["rps"] > 0
     assert report["ratios"]["web"]["post"]["rps"] > 0
     assert report["ratios"]["web_duties"]["post"]["rps"] > 0
@@ -66,3 +69,40 @@ def test_benchmark_smoke_run_prints_its_table_and_json():
     assert "throughput -c 2 (tasks/s)" in completed.stdout
     assert "tuned / plain" in completed.stdout
     assert "POST /tasks req/s" in completed.stdout
+
+
+def callgrind_file(folder, pid: int, command: str, instructions: int) -> None:
+    """A callgrind output file as valgrind 3.19 writes it, costs cut short."""
+    (folder / str(pid)).write_text(
+        "# callgrind format\nversion: 1\ncreator: callgrind-3.19.0\n"
+        f"pid: {pid}\ncmd:  {command}\npart: 1\n\ndesc: I1 cache: \n"
+        f"positions: line\nevents: Ir\nsummary: {instructions}\n\n\n"
+        "fn=(1) main\n16 3\ntotals: 1\n"
+    )
+
+
+def test_callgrind_totals_split_a_worker_into_its_main_and_pool_processes(
+    tmp_path, monkeypatch
+):
+    """The worker's own pid is the main process, its forks the pool; a
+    program it ran (uname) is not the worker's."""
+    # As when it runs as a script: its folder first on the path.
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    spec = importlib.util.spec_from_file_location(
+        "bench", REPO / "benchmarks" / "bench.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    worker = "/venv/bin/celery -A plain_app.celery worker --concurrency 2"
+    callgrind_file(tmp_path, 100, worker, 7_000)
+    callgrind_file(tmp_path, 101, worker, 2_000)
+    callgrind_file(tmp_path, 102, worker, 3_000)
+    callgrind_file(tmp_path, 103, "/usr/bin/uname -p", 500)
+
+    totals = bench.callgrind_totals(tmp_path, main_pid=100)
+
+    assert totals == {"main": 7_000, "pool": 5_000, "both": 12_000}
+    (tmp_path / "101").unlink()
+    (tmp_path / "102").unlink()
+    with pytest.raises(SystemExit, match="counted no worker"):
+        bench.callgrind_totals(tmp_path, main_pid=100)
