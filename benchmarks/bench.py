@@ -44,6 +44,7 @@ import argparse
 import base64
 import contextlib
 import functools
+import itertools
 import json
 import os
 import re
@@ -606,8 +607,9 @@ def worker_pairs(bench: Bench, concurrency: int, report: dict) -> None:
     pair = f"c{concurrency}"
     for setup, result in results.items():
         report[f"{setup}-{pair}"] = {
-            key: value for key, value in result.items() if key != "throughput_by_start"
-        } | {"throughput": statistics.median(result["throughput"])}
+            **result,
+            "throughput": statistics.median(result["throughput"]),
+        }
     ratios = {
         "throughput": statistics.median(by_pair),
         # Plain Celery on the project's settings: the settings' share of the
@@ -620,7 +622,9 @@ def worker_pairs(bench: Bench, concurrency: int, report: dict) -> None:
     # Each pair's own ratio, to read the spread of a noisy machine, and the
     # median of each start's, to read the spread between starts.
     report["ratios_by_pair"][pair] = by_pair
-    report.setdefault("ratios_by_start", {})[pair] = start_ratios(ours, theirs)
+    report.setdefault("ratios_by_start", {})[pair] = start_medians(
+        by_pair, bench.options.starts
+    )
 
 
 def batch_ratios(ours: dict, theirs: dict) -> list[float]:
@@ -629,14 +633,12 @@ def batch_ratios(ours: dict, theirs: dict) -> list[float]:
     return [mine / yours for mine, yours in rates]
 
 
-def start_ratios(ours: dict, theirs: dict) -> list[float]:
-    """The median of each start's pair ratios."""
-    by_start = zip(
-        ours["throughput_by_start"], theirs["throughput_by_start"], strict=True
-    )
+def start_medians(by_pair: list[float], starts: int) -> list[float]:
+    """The median ratio of each start's pairs: consecutive, as `share` cut them."""
+    bounds = [len(by_pair) * number // starts for number in range(starts + 1)]
     return [
-        statistics.median(mine / yours for mine, yours in zip(*start, strict=True))
-        for start in by_start
+        statistics.median(by_pair[begin:end])
+        for begin, end in itertools.pairwise(bounds)
     ]
 
 
@@ -647,11 +649,7 @@ def share(total: int, parts: int, number: int) -> int:
 
 def pooled(starts: list[dict]) -> dict:
     """One setup's numbers over all starts: every batch and round trip."""
-    result = {
-        "throughput": [rate for start in starts for rate in start["throughput"]],
-        # Each start's batches, to read the spread between starts.
-        "throughput_by_start": [start["throughput"] for start in starts],
-    }
+    result = {"throughput": [rate for start in starts for rate in start["throughput"]]}
     trips = [trip for start in starts for trip in start["round_trips_ms"]]
     cuts = statistics.quantiles(trips, n=100, method="inclusive")
     result.update(p50=statistics.median(trips), p95=cuts[94], p99=cuts[98])
