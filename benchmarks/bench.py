@@ -23,6 +23,9 @@ order (A B, B A, ...) so that machine drift cancels out:
   can run a few per cent faster or slower than the next;
 - the instructions per no-op task of each worker (one process), counted by
   callgrind, which no other load on the machine moves;
+- with --prefetch-multiplier N, the template's and tuned workers hold N
+  tasks per process instead of the config's one (plain Celery keeps its
+  default of 4): what that setting costs;
 - round-trip latency (send -> result) p50/p95/p99 of one task, same pair;
 - the cost of progress reports: the demo long task against the same loop without
   reports;
@@ -88,6 +91,8 @@ from support import (  # noqa: E402
 )
 
 WORKERS = {"template": "template_app", "plain": "plain_app", "tuned": "tuned_app"}
+# The workers on the project's settings, which --prefetch-multiplier changes.
+PROJECT_WORKERS = ("template", "tuned")
 WEB_APPS = {
     "template": "wsgi:app",
     # The same app, its traces exported over OTLP (to a sink that answers 200).
@@ -234,22 +239,15 @@ class Bench:
             self.start(
                 f"worker-{setup}-c{concurrency}-{first}",
                 "celery",
-                "-A",
-                f"{module}.celery",
-                "worker",
-                "--pool",
-                "prefork",
-                "--concurrency",
-                str(concurrency),
-                "-l",
-                "WARNING",
+                *worker_arguments(setup, concurrency, self.options.prefetch_multiplier),
                 **worker_settings(urls[setup]),
             )
-            for setup, module in WORKERS.items()
+            for setup in WORKERS
         ]
         try:
             for (setup, module), worker in zip(WORKERS.items(), workers, strict=True):
                 self.wait_for_worker(setup, module, worker, urls[setup])
+            held = {setup: prefetch_count(url) for setup, url in urls.items()}
             client = [str(HERE / "measure.py"), str(self.options.tasks)]
             completed = self.run(
                 "python",
@@ -259,7 +257,10 @@ class Bench:
                 BENCH_REDIS_URL=urls["plain"],
                 BENCH_TUNED_REDIS_URL=urls["tuned"],
             )
-            return json.loads(completed.stdout)
+            results = json.loads(completed.stdout)
+            for setup, count in held.items():
+                results[setup]["prefetch_count"] = count
+            return results
         finally:
             for worker in workers:
                 worker.stop()
@@ -281,8 +282,7 @@ class Bench:
             *("valgrind", "--tool=callgrind", "--trace-children=yes"),
             f"--callgrind-out-file={counts}/%p",
             str(self.venv.bin("celery")),
-            *("-A", f"{WORKERS[setup]}.celery", "worker", "--pool", "prefork"),
-            *("--concurrency", "1", "-l", "WARNING"),
+            *worker_arguments(setup, 1, self.options.prefetch_multiplier),
         ]
         # A fixed hash seed: the same dict layouts, the same count each run.
         env = {**self.env, **worker_settings(url), "PYTHONHASHSEED": "0"}
@@ -398,6 +398,36 @@ class Bench:
 
     def load(self, method: str, url: str, clients: int, cookie: str = "") -> dict:
         return wrk(method, url, clients, self.options.seconds, cookie)
+
+
+def worker_arguments(
+    setup: str, concurrency: int, prefetch_multiplier: int | None
+) -> list[str]:
+    """The arguments of `celery` that start the worker of `setup`.
+
+    With `prefetch_multiplier`, the project's workers hold that many tasks
+    per process instead of the config's one; plain Celery keeps its default.
+    """
+    arguments = [
+        *("-A", f"{WORKERS[setup]}.celery", "worker", "--pool", "prefork"),
+        *("--concurrency", str(concurrency), "-l", "WARNING"),
+    ]
+    if prefetch_multiplier is not None and setup in PROJECT_WORKERS:
+        arguments += ["--prefetch-multiplier", str(prefetch_multiplier)]
+    return arguments
+
+
+def prefetch_count(url: str) -> int:
+    """How many tasks the worker on `url` may hold: what it runs with."""
+    app = Celery(broker=url)
+    try:
+        stats = app.control.inspect(timeout=10, limit=1).stats() or {}
+    finally:
+        app.close()
+    if len(stats) != 1:
+        raise SystemExit(f"expected one worker on {url}, {len(stats)} answered")
+    (worker,) = stats.values()
+    return worker["prefetch_count"]
 
 
 def worker_settings(url: str) -> dict[str, str]:
@@ -549,6 +579,12 @@ def parse_arguments() -> argparse.Namespace:
         default=1000,
         help="no-op tasks counted in instructions (callgrind), per worker; 0: none",
     )
+    parser.add_argument(
+        "--prefetch-multiplier",
+        type=int,
+        help="run the template's and tuned workers with this instead of the "
+        "config's 1 (plain Celery keeps its 4): what the setting costs",
+    )
     parser.add_argument("--round-trips", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument(
@@ -655,7 +691,11 @@ def pooled(starts: list[dict]) -> dict:
     result.update(p50=statistics.median(trips), p95=cuts[94], p99=cuts[98])
     for start in starts:
         result.update(
-            {key: value for key, value in start.items() if key.startswith("long_")}
+            {
+                key: value
+                for key, value in start.items()
+                if key.startswith("long_") or key == "prefetch_count"
+            }
         )
     return result
 
@@ -822,6 +862,13 @@ def print_worker_tables(report: dict, options) -> None:
         by_start = report["ratios_by_start"][f"c{concurrency}"]
         spread = " ".join(f"{ratio:.2f}" for ratio in by_start)
         print(f"{'  -c ' + str(concurrency):28}{spread}")
+    print("tasks each worker may hold (its prefetch count, as it answered):")
+    for concurrency in options.concurrencies:
+        held = "".join(
+            f"{setup} {report[f'{setup}-c{concurrency}']['prefetch_count']:<4}"
+            for setup in WORKERS
+        )
+        print(f"{'  -c ' + str(concurrency):28}{held}")
     print("plain Celery on the template's settings (tuned): throughput ratios")
     for concurrency in options.concurrencies:
         pair, tuned = f"c{concurrency}", report[f"tuned-c{concurrency}"]

@@ -15,6 +15,20 @@ from support import REPO, postgres_url
 
 pytestmark = pytest.mark.e2e
 
+TRIO = ("template", "plain", "tuned")
+
+
+@pytest.fixture
+def bench(monkeypatch):
+    """benchmarks/bench.py, imported as when it runs: its folder on the path."""
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    spec = importlib.util.spec_from_file_location(
+        "bench", REPO / "benchmarks" / "bench.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 def test_benchmark_smoke_run_prints_its_table_and_json():
     """One tiny round of each measurement completes and reports ratios.
@@ -32,7 +46,7 @@ def test_benchmark_smoke_run_prints_its_table_and_json():
     assert completed.returncode == 0, completed.stdout + completed.stderr
     report = json.loads(completed.stdout.strip().splitlines()[-1])
     # Smoke mode measures workers of two processes only (full runs 1, 2, 4).
-    for setup in ("template", "plain", "tuned"):
+    for setup in TRIO:
         assert report[f"{setup}-c2"]["throughput"] > 0
     assert "template-c1" not in report
     assert report["template-c2"]["long_task_reported_ms"] > 0
@@ -49,6 +63,11 @@ def test_benchmark_smoke_run_prints_its_table_and_json():
     assert len(report["ratios_by_pair"]["c2"]) == report["pairs"]
     # The pairs were shared among two starts of the workers, one pair each.
     assert len(report["ratios_by_start"]["c2"]) == report["starts"] == 2
+    # What each worker may hold, asked of the running workers: the project's
+    # one task per process (the config), plain Celery's default of four.
+    prefetch = {setup: report[f"{setup}-c2"]["prefetch_count"] for setup in TRIO}
+    assert prefetch == {"template": 2, "plain": 8, "tuned": 2}
+    assert "tasks each worker may hold" in completed.stdout
     # Smoke mode counts no instructions (minutes under valgrind).
     assert "instructions" not in report
     assert report["ratios"]["web"]["get_100"]["rps"] > 0
@@ -82,17 +101,10 @@ def callgrind_file(folder, pid: int, command: str, instructions: int) -> None:
 
 
 def test_callgrind_totals_split_a_worker_into_its_main_and_pool_processes(
-    tmp_path, monkeypatch
+    tmp_path, bench
 ):
     """The worker's own pid is the main process, its forks the pool; a
     program it ran (uname) is not the worker's."""
-    # As when it runs as a script: its folder first on the path.
-    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
-    spec = importlib.util.spec_from_file_location(
-        "bench", REPO / "benchmarks" / "bench.py"
-    )
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
     worker = "/venv/bin/celery -A plain_app.celery worker --concurrency 2"
     callgrind_file(tmp_path, 100, worker, 7_000)
     callgrind_file(tmp_path, 101, worker, 2_000)
@@ -106,3 +118,16 @@ def test_callgrind_totals_split_a_worker_into_its_main_and_pool_processes(
     (tmp_path / "102").unlink()
     with pytest.raises(SystemExit, match="counted no worker"):
         bench.callgrind_totals(tmp_path, main_pid=100)
+
+
+def test_prefetch_multiplier_changes_the_projects_workers_only(bench):
+    """--prefetch-multiplier is a what-if for the project's setting: plain
+    Celery, the yardstick, keeps its default."""
+    for setup in TRIO:
+        default = bench.worker_arguments(setup, 4, None)
+        assert "--prefetch-multiplier" not in default
+        assert default[:2] == ["-A", f"{bench.WORKERS[setup]}.celery"]
+    for setup in ("template", "tuned"):
+        arguments = bench.worker_arguments(setup, 4, 4)
+        assert arguments[-2:] == ["--prefetch-multiplier", "4"]
+    assert "--prefetch-multiplier" not in bench.worker_arguments("plain", 4, 4)
