@@ -174,7 +174,7 @@ def test_a_job_keeps_its_first_final_state(app, client):
         record_progress(task_id, 3, 10)
         record_end(task_id, states.SUCCESS)
         finished_at = db.session.get(Job, task_id).finished_at
-        # A second delivery of the same task walks again from the start.
+        # A second delivery of the same task runs again from the start.
         record_progress(task_id, 1, 10)
         record_end(task_id, states.FAILURE)
     row = job(app, task_id)

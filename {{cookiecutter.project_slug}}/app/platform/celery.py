@@ -191,7 +191,7 @@ def celery_settings(app: Flask) -> dict[str, Any]:
         settings.update(RABBITMQ_SETTINGS)
     # A task still running when the broker connection drops: RabbitMQ hands
     # it to another worker at once, so the copy here is stopped; Redis keeps
-    # it until the visibility timeout, so here it runs on through the blip.
+    # it until the visibility timeout, so here it runs on through the outage.
     settings.setdefault(
         "worker_cancel_long_running_tasks_on_connection_loss",
         broker_url.startswith(AMQP_SCHEMES),

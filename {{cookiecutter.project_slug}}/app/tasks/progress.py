@@ -44,8 +44,8 @@ def long_task(self: Task, total: int = 10, delay: float = 0.5) -> dict[str, int]
 def report_progress(task: Task, current: int, total: int) -> None:
     """Progress to the result store (status polls) and to the job's row.
 
-    A report the result store cannot take now is skipped: a blip of Redis
-    must not cost the task.
+    A report the result store cannot take now is skipped: Redis being away
+    for a moment must not cost the task.
     """
     try:
         task.update_state(state=PROGRESS, meta={"current": current, "total": total})
