@@ -65,9 +65,10 @@ class BaseConfig:
     # The address users reach the app at: links in mail are built from it,
     # never from a request's Host header, which the client chooses.
     APP_BASE_URL = env("APP_BASE_URL")
-    # To refuse requests for hosts you do not serve, list yours (and those
-    # your health checks use, often an IP) in TRUSTED_HOSTS; off by default.
+    # The hosts you serve, comma-separated (and those your health checks
+    # use, often an IP): a request for any other host gets 400. Unset: any.
     # https://flask.palletsprojects.com/en/stable/config/#TRUSTED_HOSTS
+    TRUSTED_HOSTS = env_list("TRUSTED_HOSTS") or None
     # How many proxies in front set X-Forwarded-For and -Proto, so that rate
     # limits count the client's address, not the proxy's.
     # https://flask.palletsprojects.com/en/stable/deploying/proxy_fix/

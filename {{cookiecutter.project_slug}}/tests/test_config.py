@@ -221,6 +221,33 @@ def test_tests_never_send_real_mail():
     assert backends == ["smtp", "memory"]
 
 
+def test_trusted_hosts_refuse_a_foreign_host_header():
+    """TRUSTED_HOSTS=app.example.com: a request naming another Host gets 400
+    (as JSON on the API), one naming the app's is served."""
+    probe = (
+        "from app import create_app;"
+        "client = create_app('testing').test_client();"
+        "foreign = client.get('/tasks/x', headers={'Host': 'evil.example'});"
+        "ours = client.get('/tasks/x', headers={'Host': 'app.example.com'});"
+        "print(foreign.status_code, foreign.is_json, ours.status_code)"
+    )
+    answers = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=PROJECT_DIR,
+        env={**os.environ, "TRUSTED_HOSTS": "app.example.com, 10.0.0.5"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert answers == ["400", "True", "404"]
+
+
+def test_any_host_is_served_unless_trusted_hosts_is_set(client):
+    """Unset, Flask's default: no host is refused."""
+    assert client.application.config["TRUSTED_HOSTS"] is None
+    assert client.get("/", headers={"Host": "anything.example"}).status_code == 200
+
+
 def test_app_config_is_the_settings_module():
     """`import app.config` gives the module, not a dict shadowing it."""
     assert isinstance(settings_module, types.ModuleType)
